@@ -1,0 +1,8 @@
+"""keras-instagan: InstaGAN (instance-aware image-to-image translation) for Keras 3."""
+
+from keras_instagan import losses
+from keras_instagan.networks import SetDiscriminator, SetGenerator
+
+__version__ = "0.1.0"
+
+__all__ = ["SetDiscriminator", "SetGenerator", "losses", "__version__"]

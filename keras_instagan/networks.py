@@ -1,0 +1,245 @@
+"""The set-aware InstaGAN networks: `SetGenerator` and `SetDiscriminator`.
+
+Both take `[image, masks]`, NHWC:
+  - `image`: `(B, H, W, 3)`, float, values in [-1, 1].
+  - `masks`: `(B, H, W, N)`, float, one channel per instance, −1 = background, +1 = instance; N ≥ 1 and
+    free at every call. A channel that is −1 everywhere is an *empty slot* (padding).
+
+A shared mask encoder runs on every mask; the features of the non-empty masks of each sample are
+**summed** (so the result does not depend on the order of the masks). Emptiness is decided per sample
+and per mask with tensor arithmetic (no Python branch on values), so the same code runs eagerly, in a
+`tf.function`, under a distribution strategy and in exported graphs. The official code pools emptiness
+over the batch and breaks for B > 1 (official-instagan.md §8.1); here a batch of B gives exactly what B
+separate calls give.
+"""
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from keras_instagan.layers import (
+    PACKAGE,
+    ReflectionPadding2D,
+    ResnetBlock,
+    SpectralConv2D,
+    TorchConv2D,
+    TorchConv2DTranspose,
+    generator_kernel_initializer,
+    instance_norm,
+)
+
+
+def _concrete(x):
+    """`x` as a NumPy array when it has a value now (eager), else None (while tracing)."""
+    try:
+        return np.asarray(x)
+    except Exception:  # a symbolic tensor (tf.function, jax.jit, KerasTensor) has no value yet
+        return None
+
+
+def check_inputs(inputs, who, multiple_of=1, min_size=1):
+    """Validate `[image, masks]` and return them; raise `ValueError` naming the tensor otherwise.
+
+    Shapes are checked whenever they are known, mask values only when they are concrete (eager calls).
+    """
+    if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+        raise ValueError(f"{who} expects inputs [image, masks]; got {type(inputs).__name__}.")
+    image, masks = inputs
+    image_shape, masks_shape = tuple(image.shape), tuple(masks.shape)
+    if len(image_shape) != 4 or image_shape[-1] != 3:
+        raise ValueError(
+            f"{who}: `image` must have shape (B, H, W, 3) (NHWC, RGB in [-1, 1]); got {image_shape}."
+        )
+    if len(masks_shape) != 4:
+        raise ValueError(
+            f"{who}: `masks` must have shape (B, H, W, N), one channel per instance; got {masks_shape}."
+        )
+    if masks_shape[-1] == 0:
+        raise ValueError(
+            f"{who}: `masks` has N = 0 channels, shape {masks_shape}; pass at least one mask channel "
+            "(an image without instances gets one empty slot: all −1)."
+        )
+    for axis, size in ((1, "H"), (2, "W")):
+        i, m = image_shape[axis], masks_shape[axis]
+        if i is not None and m is not None and i != m:
+            raise ValueError(
+                f"{who}: `image` {image_shape} and `masks` {masks_shape} differ in {size}; "
+                "every mask must have the image's size."
+            )
+        if i is not None and (i % multiple_of or i < min_size):
+            raise ValueError(
+                f"{who}: `image` {size} = {i} (shape {image_shape}); {size} must be a multiple of "
+                f"{multiple_of} and at least {min_size}."
+            )
+    values = _concrete(masks)
+    if values is not None and values.size and (values.min() < -1.0 or values.max() > 1.0):
+        raise ValueError(
+            f"{who}: `masks` values must lie in [-1, 1] (−1 background, +1 instance); got range "
+            f"[{values.min():g}, {values.max():g}]."
+        )
+    return image, masks
+
+
+def nonempty_slots(masks):
+    """`(B, H, W, N)` masks → `(B, N)` float: 1.0 where the slot holds any pixel above −1, else 0.0."""
+    return ops.cast(ops.max(masks, axis=(1, 2)) > -1.0, masks.dtype)
+
+
+def per_mask(masks):
+    """`(B, H, W, N)` → `(B·N, H, W, 1)`, mask-major within each sample, for the shared mask branch."""
+    shape = ops.shape(masks)
+    return ops.reshape(ops.transpose(masks, (0, 3, 1, 2)), (-1, shape[1], shape[2], 1))
+
+
+def per_sample(features, batch):
+    """`(B·N, h, w, C)` → `(B, N, h, w, C)`: undo `per_mask` on a feature map."""
+    shape = ops.shape(features)
+    return ops.reshape(features, (batch, -1, shape[1], shape[2], features.shape[-1]))
+
+
+def set_sum(features, nonempty):
+    """Sum `(B, N, h, w, C)` features over the non-empty slots of each sample → `(B, h, w, C)`."""
+    return ops.sum(features * nonempty[:, :, None, None, None], axis=1)
+
+
+def _generator_encoder(ngf, n_blocks, name):
+    """Official `encoder_img` / `encoder_seg`: `(B, H, W, C)` → `(B, H/4, W/4, 4·ngf)`."""
+    init = generator_kernel_initializer
+    stack = [ReflectionPadding2D(3), TorchConv2D(ngf, 7, kernel_initializer=init())]
+    stack += [instance_norm(), layers.ReLU()]
+    for mult in (2, 4):
+        stack += [TorchConv2D(mult * ngf, 3, strides=2, torch_padding=1, kernel_initializer=init())]
+        stack += [instance_norm(), layers.ReLU()]
+    stack += [ResnetBlock(4 * ngf) for _ in range(n_blocks)]
+    return keras.Sequential(stack, name=name)
+
+
+def _generator_decoder(width, out_channels, name):
+    """Official `get_decoder(output_nc, ngf'=width)`: `(B, h, w, ·)` → `(B, 4h, 4w, out)`, tanh."""
+    init = generator_kernel_initializer
+    stack = []
+    for mult in (2, 1):
+        stack += [TorchConv2DTranspose(mult * width, kernel_initializer=init())]
+        stack += [instance_norm(), layers.ReLU()]
+    stack += [ReflectionPadding2D(3), TorchConv2D(out_channels, 7, kernel_initializer=init())]
+    stack += [layers.Activation("tanh")]
+    return keras.Sequential(stack, name=name)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SetGenerator(keras.Model):
+    """The official `ResnetSetGenerator`: translates an image and its set of instance masks.
+
+    `G([image, masks])` → `(image, masks)` with the input shapes: image `(B, H, W, 3)` in (−1, 1)
+    (tanh) and masks `(B, H, W, N)`; each non-empty input mask is translated to a mask in (−1, 1), each
+    empty slot comes out exactly −1. H and W must be multiples of 4.
+
+    Args:
+        ngf: base width (official 64). Parameters: 26,815,108 at ngf 64 with 9 blocks.
+        n_blocks: residual blocks in each encoder (official 9).
+    """
+
+    def __init__(self, ngf=64, n_blocks=9, **kwargs):
+        super().__init__(**kwargs)
+        self.ngf, self.n_blocks = int(ngf), int(n_blocks)
+        self.encoder_img = _generator_encoder(self.ngf, self.n_blocks, "encoder_img")
+        self.encoder_seg = _generator_encoder(self.ngf, self.n_blocks, "encoder_seg")
+        self.decoder_img = _generator_decoder(2 * self.ngf, 3, "decoder_img")
+        self.decoder_seg = _generator_decoder(3 * self.ngf, 1, "decoder_seg")
+        self.build()
+
+    def build(self, input_shape=None):
+        width = 4 * self.ngf
+        self.encoder_img.build((None, None, None, 3))
+        self.encoder_seg.build((None, None, None, 1))
+        self.decoder_img.build((None, None, None, 2 * width))
+        self.decoder_seg.build((None, None, None, 3 * width))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        image, masks = check_inputs(inputs, "SetGenerator", multiple_of=4)
+        batch = ops.shape(image)[0]
+        nonempty = nonempty_slots(masks)
+
+        image_feature = self.encoder_img(image)
+        mask_features = per_sample(self.encoder_seg(per_mask(masks)), batch)
+        summed = set_sum(mask_features, nonempty)
+
+        out_image = self.decoder_img(ops.concatenate([image_feature, summed], axis=-1))
+
+        context = ops.concatenate([image_feature, summed], axis=-1)[:, None]
+        context = ops.broadcast_to(context, ops.shape(mask_features)[:4] + (context.shape[-1],))
+        decoder_input = ops.concatenate([mask_features, context], axis=-1)
+        decoder_input = ops.reshape(decoder_input, (-1,) + tuple(ops.shape(decoder_input)[2:]))
+        decoded = self.decoder_seg(decoder_input)
+        decoded = ops.transpose(per_sample(decoded, batch)[..., 0], (0, 2, 3, 1))
+        out_masks = ops.where(nonempty[:, None, None, :] > 0, decoded, masks)
+        return out_image, out_masks
+
+    def get_config(self):
+        return {**super().get_config(), "ngf": self.ngf, "n_blocks": self.n_blocks}
+
+
+def _discriminator_features(ndf, n_layers, name):
+    """Official `feature_img` / `feature_seg`: `(B, H, W, C)` → `(B, H/2^L, W/2^L, ndf·min(2^(L−1), 8))`."""
+    stack = [SpectralConv2D(ndf, 4, strides=2, torch_padding=1), layers.LeakyReLU(0.2)]
+    for k in range(1, n_layers):
+        stack += [SpectralConv2D(ndf * min(2**k, 8), 4, strides=2, torch_padding=1)]
+        stack += [instance_norm(), layers.LeakyReLU(0.2)]
+    return keras.Sequential(stack, name=name)
+
+
+def _discriminator_classifier(ndf, n_layers):
+    """Official `get_classifier(2·ndf, n_layers)`: two stride-1 convolutions down to one logit map."""
+    return keras.Sequential(
+        [
+            SpectralConv2D(2 * ndf * min(2**n_layers, 8), 4, torch_padding=1),
+            instance_norm(),
+            layers.LeakyReLU(0.2),
+            SpectralConv2D(1, 4, torch_padding=1),
+        ],
+        name="classifier",
+    )
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SetDiscriminator(keras.Model):
+    """The official `NLayerSetDiscriminator` (PatchGAN on an image and its set of masks), LSGAN logits.
+
+    `D([image, masks])` → patch map `(B, H/2^L − 2, W/2^L − 2, 1)` with L = `n_layers` (official 3:
+    200×200 → 23×23); H and W must be at least 3·2^L. Every convolution is a `SpectralConv2D`: calls
+    with `training=True` advance the power iteration, calls with `training=False` leave `u`, `v` as
+    they are.
+
+    Args:
+        ndf: base width (official 64). Trainable parameters: 9,721,729 at ndf 64, n_layers 3.
+        n_layers: stride-2 feature layers (official 3; the official code ignores `--n_layers_D`).
+    """
+
+    def __init__(self, ndf=64, n_layers=3, **kwargs):
+        super().__init__(**kwargs)
+        self.ndf, self.n_layers = int(ndf), int(n_layers)
+        if self.n_layers < 1:
+            raise ValueError(f"SetDiscriminator: n_layers must be >= 1; got {n_layers}.")
+        self.feature_img = _discriminator_features(self.ndf, self.n_layers, "feature_img")
+        self.feature_seg = _discriminator_features(self.ndf, self.n_layers, "feature_seg")
+        self.classifier = _discriminator_classifier(self.ndf, self.n_layers)
+        self.build()
+
+    def build(self, input_shape=None):
+        width = self.ndf * min(2 ** (self.n_layers - 1), 8)
+        self.feature_img.build((None, None, None, 3))
+        self.feature_seg.build((None, None, None, 1))
+        self.classifier.build((None, None, None, 2 * width))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        image, masks = check_inputs(inputs, "SetDiscriminator", min_size=3 * 2**self.n_layers)
+        batch = ops.shape(image)[0]
+        image_feature = self.feature_img(image, training=training)
+        mask_features = per_sample(self.feature_seg(per_mask(masks), training=training), batch)
+        summed = set_sum(mask_features, nonempty_slots(masks))
+        return self.classifier(ops.concatenate([image_feature, summed], axis=-1), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "ndf": self.ndf, "n_layers": self.n_layers}
