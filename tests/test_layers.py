@@ -1,0 +1,161 @@
+"""Each layer equals its PyTorch counterpart in the official code, weights mapped as `convert` maps them."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from utils import max_diff, numpy
+
+from keras_instagan.layers import (
+    ReflectionPadding2D,
+    ResnetBlock,
+    SpectralConv2D,
+    TorchConv2D,
+    TorchConv2DTranspose,
+    instance_norm,
+)
+
+torch = pytest.importorskip("torch")
+
+
+def to_torch(x):
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def from_torch(t):
+    return t.detach().numpy().transpose(0, 2, 3, 1)
+
+
+def conv_kernel(torch_weight):
+    """OIHW (Conv2d) or IOHW (ConvTranspose2d) → Keras' HWIO / HWOI: the same transpose."""
+    return torch_weight.detach().numpy().transpose(2, 3, 1, 0)
+
+
+@pytest.fixture
+def x():
+    return np.random.default_rng(0).standard_normal((2, 12, 16, 5)).astype("float32")
+
+
+def test_reflection_padding_matches_torch(x):
+    expected = from_torch(torch.nn.ReflectionPad2d(3)(to_torch(x)))
+    assert max_diff(ReflectionPadding2D(3)(x), expected) == 0.0
+
+
+def test_instance_norm_matches_torch(x):
+    expected = from_torch(torch.nn.InstanceNorm2d(5)(to_torch(x)))
+    assert max_diff(instance_norm()(x), expected) < 1e-5
+
+
+@pytest.mark.parametrize("kernel_size,strides,padding", [(7, 1, 0), (3, 2, 1), (4, 2, 1), (4, 1, 1)])
+def test_torch_conv_matches_torch(x, kernel_size, strides, padding):
+    ref = torch.nn.Conv2d(5, 3, kernel_size, strides, padding)
+    layer = TorchConv2D(3, kernel_size, strides=strides, torch_padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([conv_kernel(ref.weight), ref.bias.detach().numpy()])
+    expected = from_torch(ref(to_torch(x)))
+    assert layer.compute_output_shape(x.shape) == expected.shape
+    assert max_diff(layer(x), expected) < 1e-5
+
+
+def test_torch_conv_transpose_matches_torch(x):
+    ref = torch.nn.ConvTranspose2d(5, 3, 3, stride=2, padding=1, output_padding=1)
+    layer = TorchConv2DTranspose(3)
+    layer.build(x.shape)
+    layer.set_weights([conv_kernel(ref.weight), ref.bias.detach().numpy()])
+    expected = from_torch(ref(to_torch(x)))
+    assert expected.shape == (2, 24, 32, 3)
+    assert max_diff(layer(x), expected) < 1e-5
+
+
+def test_resnet_block_matches_torch(x):
+    conv1, conv2 = torch.nn.Conv2d(5, 5, 3), torch.nn.Conv2d(5, 5, 3)
+    ref = torch.nn.Sequential(
+        torch.nn.ReflectionPad2d(1), conv1, torch.nn.InstanceNorm2d(5), torch.nn.ReLU(),
+        torch.nn.ReflectionPad2d(1), conv2, torch.nn.InstanceNorm2d(5),
+    )
+    block = ResnetBlock(5)
+    block.build(x.shape)
+    block.conv1.set_weights([conv_kernel(conv1.weight), conv1.bias.detach().numpy()])
+    block.conv2.set_weights([conv_kernel(conv2.weight), conv2.bias.detach().numpy()])
+    expected = x + from_torch(ref(to_torch(x)))
+    assert max_diff(block(x), expected) < 1e-5
+
+
+def torch_spectral_conv(weight_bar, bias, u, v, x, stride, padding):
+    """The official SpectralNorm forward: one power iteration, then conv with W̄ / σ."""
+    matrix = weight_bar.view(weight_bar.shape[0], -1)
+    v = matrix.data.t().mv(u)
+    v = v / (v.norm() + 1e-12)
+    u = matrix.data.mv(v)
+    u = u / (u.norm() + 1e-12)
+    sigma = u.dot(matrix.mv(v))
+    return torch.nn.functional.conv2d(x, weight_bar / sigma, bias, stride, padding), u, v
+
+
+def spectral_pair(x, rng):
+    """A SpectralConv2D and the official tensors it holds (u, v in the official orders)."""
+    layer = SpectralConv2D(3, 4, strides=2, torch_padding=1)
+    layer.build(x.shape)
+    weight_bar = torch.tensor(rng.standard_normal((3, 5, 4, 4)).astype("float32"), requires_grad=True)
+    bias = torch.tensor(rng.standard_normal(3).astype("float32"))
+    u = torch.tensor(rng.standard_normal(3).astype("float32"))
+    v = torch.tensor(rng.standard_normal(5 * 4 * 4).astype("float32"))
+    u, v = u / u.norm(), v / v.norm()
+    v_keras = v.numpy().reshape(5, 4, 4).transpose(1, 2, 0).reshape(-1)
+    layer.set_weights([conv_kernel(weight_bar), bias.numpy(), u.numpy(), v_keras])
+    return layer, (weight_bar, bias, u, v)
+
+
+def test_spectral_conv_matches_official_forward_and_gradient(x):
+    layer, (weight_bar, bias, u, v) = spectral_pair(x, np.random.default_rng(1))
+    expected, u_new, v_new = torch_spectral_conv(weight_bar, bias, u, v, to_torch(x), 2, 1)
+    expected.sum().backward()
+
+    with tf.GradientTape() as tape:
+        y = layer(x, training=True)
+        total = tf.reduce_sum(y)
+    grad = tape.gradient(total, layer.kernel)
+
+    assert max_diff(y, from_torch(expected)) < 1e-5
+    assert max_diff(layer.u, u_new.numpy()) < 1e-6
+    assert max_diff(layer.v, v_new.numpy().reshape(5, 4, 4).transpose(1, 2, 0).reshape(-1)) < 1e-6
+    assert max_diff(grad, conv_kernel(weight_bar.grad)) < 1e-4
+
+
+def test_spectral_conv_state_moves_only_in_training(x):
+    layer, _ = spectral_pair(x, np.random.default_rng(2))
+    u, v = numpy(layer.u), numpy(layer.v)
+    layer(x, training=False)
+    assert max_diff(layer.u, u) == 0.0 and max_diff(layer.v, v) == 0.0
+    layer(x, training=True)
+    assert max_diff(layer.u, u) > 1e-3
+
+
+def test_spectral_conv_sigma_converges_to_largest_singular_value(x):
+    layer, _ = spectral_pair(x, np.random.default_rng(3))
+    for _ in range(100):
+        kernel = layer.normalized_kernel(training=True)
+    normalized = numpy(kernel).reshape(-1, 3)
+    assert abs(np.linalg.svd(normalized, compute_uv=False)[0] - 1.0) < 1e-4
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        ReflectionPadding2D(2),
+        TorchConv2D(4, 3, strides=2, torch_padding=1),
+        TorchConv2DTranspose(4),
+        ResnetBlock(5),
+        SpectralConv2D(4, 4, strides=2, torch_padding=1),
+    ],
+    ids=lambda layer: type(layer).__name__,
+)
+def test_layer_config_round_trip(layer, x):
+    clone = type(layer).from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    y = layer(x)
+    clone.build(x.shape)
+    clone.set_weights(layer.get_weights())
+    assert max_diff(clone(x), y) == 0.0
+    assert clone.compute_output_shape(x.shape) == tuple(y.shape)
+    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))

@@ -1,0 +1,166 @@
+"""Behaviour of SetGenerator / SetDiscriminator: shapes, set symmetry, empty slots, batching, saving."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from utils import max_diff, numpy, random_image, random_masks
+
+from keras_instagan import SetDiscriminator, SetGenerator
+
+
+@pytest.fixture(scope="module")
+def generator():
+    keras.utils.set_random_seed(0)
+    return SetGenerator(ngf=4, n_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def discriminator():
+    keras.utils.set_random_seed(1)
+    return SetDiscriminator(ndf=4)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("height,width", [(32, 32), (32, 48)])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_output_shapes(generator, discriminator, rng, height, width, batch, n):
+    image = random_image(rng, batch, height, width)
+    masks = random_masks(rng, batch, height, width, n)
+    out_image, out_masks = generator([image, masks])
+    assert out_image.shape == (batch, height, width, 3)
+    assert out_masks.shape == (batch, height, width, n)
+    assert np.abs(numpy(out_image)).max() <= 1.0
+    assert discriminator([image, masks]).shape == (batch, height // 8 - 2, width // 8 - 2, 1)
+
+
+def test_official_discriminator_patch_sizes(discriminator, rng):
+    for (h, w), patch in {(200, 200): (23, 23), (64, 64): (6, 6), (240, 160): (28, 18)}.items():
+        out = discriminator([random_image(rng, 1, h, w), random_masks(rng, 1, h, w, 1)])
+        assert out.shape[1:3] == patch
+
+
+def test_mask_permutation(generator, discriminator, rng):
+    image = random_image(rng, 2, 32, 48)
+    masks = random_masks(rng, 2, 32, 48, 4, empty={(1, 2)})
+    order = [2, 0, 3, 1]
+    out_image, out_masks = generator([image, masks])
+    perm_image, perm_masks = generator([image, masks[..., order]])
+    assert max_diff(perm_image, out_image) <= 1e-5
+    assert max_diff(perm_masks, numpy(out_masks)[..., order]) <= 1e-5
+    assert max_diff(discriminator([image, masks[..., order]]), discriminator([image, masks])) <= 1e-5
+
+
+def test_empty_slots_are_inert(generator, discriminator, rng):
+    image = random_image(rng, 2, 32, 32)
+    masks = random_masks(rng, 2, 32, 32, 3, empty={(0, 1)})
+    out_image, out_masks = generator([image, masks])
+    assert np.all(numpy(out_masks)[0, ..., 1] == -1.0)
+    assert np.all(numpy(out_masks)[1, ..., 1] != -1.0)
+
+    padded = np.concatenate([masks, -np.ones_like(masks[..., :1])], axis=-1)
+    pad_image, pad_masks = generator([image, padded])
+    assert max_diff(pad_image, out_image) <= 1e-6
+    assert max_diff(numpy(pad_masks)[..., :3], out_masks) <= 1e-6
+    assert np.all(numpy(pad_masks)[..., 3] == -1.0)
+    assert max_diff(discriminator([image, padded]), discriminator([image, masks])) <= 1e-6
+
+
+def test_sum_not_mean_over_instances(generator, rng):
+    """Duplicating an instance changes the image output: the set feature is a sum."""
+    image = random_image(rng, 1, 32, 32)
+    masks = random_masks(rng, 1, 32, 32, 1)
+    once, _ = generator([image, masks])
+    twice, _ = generator([image, np.concatenate([masks, masks], axis=-1)])
+    assert max_diff(once, twice) > 1e-4
+
+
+def test_batch_equals_single_calls(generator, discriminator, rng):
+    image = random_image(rng, 3, 32, 32)
+    masks = random_masks(rng, 3, 32, 32, 3, empty={(0, 2), (2, 0), (2, 1), (2, 2)})
+    out_image, out_masks = generator([image, masks])
+    verdict = discriminator([image, masks])
+    for b in range(3):
+        single_image, single_masks = generator([image[b : b + 1], masks[b : b + 1]])
+        assert max_diff(out_image[b : b + 1], single_image) <= 1e-5
+        assert max_diff(out_masks[b : b + 1], single_masks) <= 1e-5
+        assert max_diff(verdict[b : b + 1], discriminator([image[b : b + 1], masks[b : b + 1]])) <= 1e-5
+
+
+def test_traced_call_with_dynamic_shapes_equals_eager(generator, rng):
+    spec = [tf.TensorSpec((None, None, None, 3)), tf.TensorSpec((None, None, None, None))]
+    traced = tf.function(lambda i, m: generator([i, m]), input_signature=spec)
+    for batch, size, n in [(2, (32, 32), 3), (1, (16, 24), 1)]:
+        image = random_image(rng, batch, *size)
+        masks = random_masks(rng, batch, *size, n, empty={(0, n - 1)})
+        for got, want in zip(traced(image, masks), generator([image, masks])):
+            assert max_diff(got, want) <= 1e-5
+
+
+def test_official_parameter_counts():
+    generator = SetGenerator(ngf=64, n_blocks=9)
+    discriminator = SetDiscriminator(ndf=64, n_layers=3)
+    assert generator.count_params() == 26_815_108
+    assert sum(int(np.prod(w.shape)) for w in discriminator.trainable_weights) == 9_721_729
+    assert sum(int(np.prod(w.shape)) for w in discriminator.non_trainable_weights) == 32_705
+
+
+def test_depth_is_configurable():
+    assert SetGenerator(ngf=16, n_blocks=9).count_params() == 1_685_668
+    assert SetGenerator(ngf=16, n_blocks=6).count_params() < 1_685_668
+    assert sum(int(np.prod(w.shape)) for w in SetDiscriminator(16).trainable_weights) == 611_809
+    assert len(SetDiscriminator(ndf=4, n_layers=2).feature_img.layers) < 8
+
+
+def test_keras_file_round_trip(generator, discriminator, rng, tmp_path):
+    image = random_image(rng, 2, 32, 32)
+    masks = random_masks(rng, 2, 32, 32, 2, empty={(1, 1)})
+    for model in (generator, discriminator):
+        path = tmp_path / f"{model.name}.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        assert type(loaded) is type(model)
+        for got, want in zip(keras.tree.flatten(loaded([image, masks])), keras.tree.flatten(model([image, masks]))):
+            assert max_diff(got, want) == 0.0
+
+
+def test_config_round_trip(generator, discriminator, rng):
+    image = random_image(rng, 1, 32, 32)
+    masks = random_masks(rng, 1, 32, 32, 2)
+    for model in (generator, discriminator):
+        clone = type(model).from_config(model.get_config())
+        assert clone.get_config() == model.get_config()
+        clone.set_weights(model.get_weights())
+        for got, want in zip(keras.tree.flatten(clone([image, masks])), keras.tree.flatten(model([image, masks]))):
+            assert max_diff(got, want) == 0.0
+
+
+@pytest.mark.parametrize(
+    "image_shape,masks_shape,fill,message",
+    [
+        ((1, 30, 32, 3), (1, 30, 32, 1), -1.0, "H = 30"),
+        ((1, 32, 34, 3), (1, 32, 34, 1), -1.0, "W = 34"),
+        ((1, 32, 32, 4), (1, 32, 32, 1), -1.0, r"`image` must have shape \(B, H, W, 3\)"),
+        ((1, 32, 32, 3), (1, 32, 32, 0), -1.0, "N = 0"),
+        ((1, 32, 32, 3), (1, 32, 32), -1.0, r"`masks` must have shape \(B, H, W, N\)"),
+        ((1, 32, 32, 3), (1, 32, 36, 1), -1.0, "differ in W"),
+        ((1, 32, 32, 3), (1, 32, 32, 1), 255.0, r"values must lie in \[-1, 1\].*255"),
+    ],
+)
+def test_bad_generator_inputs(generator, image_shape, masks_shape, fill, message):
+    image = np.zeros(image_shape, "float32")
+    masks = np.full(masks_shape, fill, "float32")
+    with pytest.raises(ValueError, match=f"SetGenerator.*{message}"):
+        generator([image, masks])
+
+
+def test_bad_discriminator_inputs(discriminator):
+    with pytest.raises(ValueError, match="SetDiscriminator.*at least 24"):
+        discriminator([np.zeros((1, 16, 32, 3), "float32"), -np.ones((1, 16, 32, 1), "float32")])
+    with pytest.raises(ValueError, match="SetDiscriminator expects inputs \\[image, masks\\]"):
+        discriminator(np.zeros((1, 32, 32, 3), "float32"))

@@ -1,0 +1,30 @@
+"""Small tensors for the tests: images in [-1, 1], instance masks in {−1, +1}."""
+
+import numpy as np
+from keras import ops
+
+
+def random_image(rng, batch, height, width):
+    return rng.uniform(-1.0, 1.0, (batch, height, width, 3)).astype("float32")
+
+
+def random_masks(rng, batch, height, width, n, empty=()):
+    """`(B, H, W, n)` masks, each a random rectangle; `empty` lists (sample, slot) pairs left all −1."""
+    masks = -np.ones((batch, height, width, n), "float32")
+    for b in range(batch):
+        for k in range(n):
+            if (b, k) in empty:
+                continue
+            top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
+            bottom = top + rng.integers(2, height // 2)
+            right = left + rng.integers(2, width // 2)
+            masks[b, top:bottom, left:right, k] = 1.0
+    return masks
+
+
+def numpy(x):
+    return ops.convert_to_numpy(x)
+
+
+def max_diff(a, b):
+    return float(np.max(np.abs(numpy(a) - numpy(b))))
