@@ -1,8 +1,9 @@
 """keras-instagan: InstaGAN (instance-aware image-to-image translation) for Keras 3."""
 
 from keras_instagan import losses
+from keras_instagan.model import InstaGAN
 from keras_instagan.networks import SetDiscriminator, SetGenerator
 
 __version__ = "0.1.0"
 
-__all__ = ["SetDiscriminator", "SetGenerator", "losses", "__version__"]
+__all__ = ["InstaGAN", "SetDiscriminator", "SetGenerator", "losses", "__version__"]

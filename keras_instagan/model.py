@@ -1,0 +1,301 @@
+"""`InstaGAN`: the two generators, the two discriminators, and the sequential training step.
+
+Training data: a `tf.data.Dataset` of unpaired elements `((image_A, masks_A), (image_B, masks_B))`,
+images `(B, H, W, 3)` in [-1, 1], masks `(B, H, W, ins_max)` with −1 = background, +1 = instance,
+sorted by decreasing area and padded with empty (all −1) slots.
+
+One `train_step` is the official `optimize_parameters` (official-instagan.md §5.2): the masks are
+translated in `ins_max // ins_per` sequential steps of `ins_per` masks each. Step i translates chunk i
+of the masks on the (detached) image that step i−1 produced, updates both generators, then both
+discriminators. No gradient crosses steps, so memory depends on `ins_per`, not on `ins_max`.
+
+Differences from the official code, all bug fixes (official-instagan.md §8):
+- batches: every loss is computed per sample; samples without an instance in the current chunk add
+  no loss and carry their image unchanged to the next step; each term is normalised by the number of
+  active samples in the *global* batch, so the update is the same on one device or under
+  `MirroredStrategy`;
+- a network whose loss has no active sample in the global batch is not updated at all (its
+  optimizer's moments and step counter stay as they are). The discriminators each get their own copy
+  of the discriminator optimizer, which is what PyTorch's per-parameter Adam state amounts to.
+- the generator update calls the discriminators with `training=False`, so it does not advance their
+  spectral-norm power iteration.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from keras_instagan import losses
+from keras_instagan.layers import PACKAGE
+from keras_instagan.networks import SetDiscriminator, SetGenerator, check_inputs, nonempty_slots
+from keras_instagan.pool import FakePool
+
+DIRECTIONS = ("AtoB", "BtoA")
+# Each loss term and the domain whose instances drive it ("idt_A" is G_A's identity loss on B input).
+LOSS_SOURCES = {
+    "G_A": "A", "cyc_A": "A", "ctx_A": "A", "D_A": "A", "idt_B": "A",
+    "G_B": "B", "cyc_B": "B", "ctx_B": "B", "D_B": "B", "idt_A": "B",
+}
+
+
+def _global_sum(x):
+    """Sum over the replicas of the current `tf.distribute` strategy (identity on one device)."""
+    return tf.distribute.get_replica_context().all_reduce("SUM", x)
+
+
+def _default_adam():
+    """The official optimizer: Adam(2e-4, β1 0.5, β2 0.999)."""
+    return keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+
+
+def _active_mean(per_sample, active, count):
+    """Σ active·loss / count, with `count` the number of active samples in the global batch."""
+    return ops.sum(per_sample * active) / ops.maximum(count, 1.0)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class InstaGAN(keras.Model):
+    """InstaGAN with `G_A` (A→B), `G_B` (B→A), `D_A` (judges B), `D_B` (judges A).
+
+    Args:
+        ngf, n_blocks: generator width and residual blocks (official 64, 9).
+        ndf, n_layers: discriminator width and depth (official 64, 3).
+        ins_max: mask slots per image in training (official 4).
+        ins_per: masks translated per sequential step (official 2).
+        pool_size: fakes remembered per discriminator (official 50; 0 = no pool). The pool is part
+            of the model (not a callback) because it acts inside the traced step and its contents
+            must be saved and restored with the run.
+        seed: seed of the image pool's random draws.
+    """
+
+    def __init__(
+        self, ngf=64, ndf=64, n_blocks=9, n_layers=3, ins_max=4, ins_per=2, pool_size=50, seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if ins_per < 1 or ins_max < ins_per:
+            raise ValueError(
+                f"InstaGAN: need 1 <= ins_per <= ins_max; got ins_per={ins_per}, ins_max={ins_max}."
+            )
+        if ins_max % ins_per:
+            raise ValueError(
+                f"InstaGAN: ins_max={ins_max} is not a multiple of ins_per={ins_per}; the official "
+                "code silently drops the remainder, here it is an error."
+            )
+        self.ngf, self.ndf, self.n_blocks, self.n_layers = ngf, ndf, n_blocks, n_layers
+        self.ins_max, self.ins_per, self.seed = ins_max, ins_per, seed
+        self.G_A = SetGenerator(ngf, n_blocks, name="G_A")
+        self.G_B = SetGenerator(ngf, n_blocks, name="G_B")
+        self.D_A = SetDiscriminator(ndf, n_layers, name="D_A")
+        self.D_B = SetDiscriminator(ndf, n_layers, name="D_B")
+        self.pool_A = FakePool(pool_size, seed=seed, name="pool_A")
+        self.pool_B = FakePool(pool_size, seed=None if seed is None else seed + 1, name="pool_B")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_SOURCES}
+        self._traced_calls = {}
+
+    @property
+    def steps(self):
+        """Sequential steps per training iteration: `ins_max // ins_per`."""
+        return self.ins_max // self.ins_per
+
+    @property
+    def pool_size(self):
+        return self.pool_A.pool_size
+
+    def build(self, input_shape):
+        """Create the image pools from the element shape `((image, masks), (image, masks))`."""
+        (image_shape, _), _ = input_shape
+        fake_shape = tuple(image_shape[:3]) + (3 + self.ins_max,)
+        self.pool_A.build(fake_shape)
+        self.pool_B.build(fake_shape)
+        self.built = True
+
+    def compile(
+        self, g_optimizer=None, d_optimizer=None, lambda_A=10.0, lambda_B=10.0, lambda_idt=1.0,
+        lambda_ctx=1.0, **kwargs,
+    ):
+        """Optimizers and loss weights. Defaults: Adam(2e-4, β1 0.5) and the official λ's.
+
+        Effective weights, as in the official code: cycle λ_A (λ_B), identity λ_A·λ_idt, context
+        λ_A·λ_ctx; with the defaults every term but the GAN term weighs 10.
+        """
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer or _default_adam()
+        d_optimizer = d_optimizer or _default_adam()
+        self.d_optimizer_A = d_optimizer
+        self.d_optimizer_B = d_optimizer.__class__.from_config(d_optimizer.get_config())
+        self.lambdas = {"A": float(lambda_A), "B": float(lambda_B), "idt": float(lambda_idt),
+                        "ctx": float(lambda_ctx)}
+        self.g_optimizer.build(self.G_A.trainable_variables + self.G_B.trainable_variables)
+        self.d_optimizer_A.build(self.D_A.trainable_variables)
+        self.d_optimizer_B.build(self.D_B.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, inputs, training=False):
+        """One-step translation of both domains: `((img_A, masks_A), (img_B, masks_B))` →
+        `(G_A([img_A, masks_A]), G_B([img_B, masks_B]))`. Use `translate` for the sequential one."""
+        (image_a, masks_a), (image_b, masks_b) = inputs
+        return self.G_A([image_a, masks_a]), self.G_B([image_b, masks_b])
+
+    # ---------------------------------------------------------------------------------------------
+    # Training
+
+    def fit(self, x=None, *args, **kwargs):
+        """`keras.Model.fit`; a `tf.data.Dataset` first builds the image pools from its element shape,
+        so that the traced step creates no variables (which would make TensorFlow trace it twice)."""
+        if not self.built and isinstance(x, tf.data.Dataset):
+            self.build(tf.nest.map_structure(lambda spec: tuple(spec.shape), x.element_spec))
+        return super().fit(x, *args, **kwargs)
+
+    def _traced(self, network, training):
+        """`network(inputs, training)` as one `tf.function` per network, shared by every call site of
+        the unrolled step: each network is traced once instead of once per call (6× faster tracing)."""
+        key = (network.name, training)
+        if key not in self._traced_calls:
+            self._traced_calls[key] = tf.function(lambda inputs: network(inputs, training=training))
+        return self._traced_calls[key]
+
+    def _generator_losses(self, x, masks, fake, rec, same, d_verdict, active, count, side):
+        """The generator terms of one direction; `side` names the source domain ("A" or "B")."""
+        lam = self.lambdas[side]
+        gan = _active_mean(losses.lsgan_loss(d_verdict, 1.0), active, count)
+        cyc = lam * _active_mean(losses.cycle_loss(rec, (x, masks)), active, count)
+        idt = lam * self.lambdas["idt"] * _active_mean(
+            losses.identity_loss(same, (x, masks)), active, count
+        )
+        ctx = lam * self.lambdas["ctx"] * _active_mean(
+            losses.context_loss(x, fake[0], masks, fake[1]), active, count
+        )
+        return gan, cyc, idt, ctx
+
+    def _apply_if(self, condition, optimizer, grads, variables):
+        def apply():
+            optimizer.apply(grads, variables)
+            return ops.convert_to_tensor(1)
+
+        ops.cond(condition, apply, lambda: ops.convert_to_tensor(0))
+
+    def train_step(self, data):
+        (image_a, masks_a), (image_b, masks_b) = data
+        n, steps = self.ins_per, self.steps
+        x_a, x_b = image_a, image_b
+        made_b, made_a = [], []  # masks generated in earlier steps (detached)
+        real_a = (image_a, masks_a)
+        real_b = (image_b, masks_b)
+        g_vars = self.G_A.trainable_variables + self.G_B.trainable_variables
+        batch = ops.shape(image_a)[0]
+        G_A, G_B = self._traced(self.G_A, True), self._traced(self.G_B, True)
+        D_A, D_B = self._traced(self.D_A, False), self._traced(self.D_B, False)
+        for i in range(steps):
+            a_i, b_i = masks_a[..., i * n:(i + 1) * n], masks_b[..., i * n:(i + 1) * n]
+            active_a = ops.max(nonempty_slots(a_i), axis=1)
+            active_b = ops.max(nonempty_slots(b_i), axis=1)
+            count_a, count_b = _global_sum(ops.sum(active_a)), _global_sum(ops.sum(active_b))
+            padding = -ops.ones((batch,) + tuple(ops.shape(a_i)[1:3]) + ((steps - i - 1) * n,))
+
+            with tf.GradientTape() as tape:
+                fake_b = G_A([x_a, a_i])
+                rec_a = G_B(list(fake_b))
+                same_a = G_B([x_a, a_i])
+                fake_a = G_B([x_b, b_i])
+                rec_b = G_A(list(fake_a))
+                same_b = G_A([x_b, b_i])
+                fake_b_all = ops.concatenate([fake_b[0], *made_b, fake_b[1], padding], axis=-1)
+                fake_a_all = ops.concatenate([fake_a[0], *made_a, fake_a[1], padding], axis=-1)
+                verdict_b = D_A([fake_b_all[..., :3], fake_b_all[..., 3:]])
+                verdict_a = D_B([fake_a_all[..., :3], fake_a_all[..., 3:]])
+                g_a, cyc_a, idt_b, ctx_a = self._generator_losses(
+                    x_a, a_i, fake_b, rec_a, same_a, verdict_b, active_a, count_a, "A"
+                )
+                g_b, cyc_b, idt_a, ctx_b = self._generator_losses(
+                    x_b, b_i, fake_a, rec_b, same_b, verdict_a, active_b, count_b, "B"
+                )
+                g_loss = g_a + cyc_a + idt_b + ctx_a + g_b + cyc_b + idt_a + ctx_b
+            grads = tape.gradient(g_loss, g_vars)
+            self._apply_if(count_a + count_b > 0, self.g_optimizer, grads, g_vars)
+
+            pooled_b = self.pool_B(fake_b_all, active_a)
+            pooled_a = self.pool_A(fake_a_all, active_b)
+            d_a = self._discriminator_step(self.D_A, self.d_optimizer_A, real_b, pooled_b, active_a, count_a)
+            d_b = self._discriminator_step(self.D_B, self.d_optimizer_B, real_a, pooled_a, active_b, count_b)
+
+            values = {"G_A": g_a, "cyc_A": cyc_a, "idt_A": idt_a, "ctx_A": ctx_a, "D_A": d_a,
+                      "G_B": g_b, "cyc_B": cyc_b, "idt_B": idt_b, "ctx_B": ctx_b, "D_B": d_b}
+            counts = {"A": count_a, "B": count_b}
+            for name, value in values.items():
+                ran = ops.cast(counts[LOSS_SOURCES[name]] > 0, "float32")
+                self.trackers[name].update_state(_global_sum(value), sample_weight=ran)
+
+            keep_a, keep_b = active_a[:, None, None, None] > 0, active_b[:, None, None, None] > 0
+            x_a = ops.stop_gradient(ops.where(keep_a, fake_b[0], x_a))
+            x_b = ops.stop_gradient(ops.where(keep_b, fake_a[0], x_b))
+            made_b.append(ops.stop_gradient(fake_b[1]))
+            made_a.append(ops.stop_gradient(fake_a[1]))
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _discriminator_step(self, discriminator, optimizer, real, fake, active, count):
+        """LSGAN update of one discriminator: 0.5·[(D(real) − 1)² + D(fake)²] over active samples."""
+        judge = self._traced(discriminator, True)
+        with tf.GradientTape() as tape:
+            verdict_real = judge(list(real))
+            verdict_fake = judge([fake[..., :3], fake[..., 3:]])
+            loss = 0.5 * (
+                _active_mean(losses.lsgan_loss(verdict_real, 1.0), active, count)
+                + _active_mean(losses.lsgan_loss(verdict_fake, 0.0), active, count)
+            )
+        variables = discriminator.trainable_variables
+        self._apply_if(count > 0, optimizer, tape.gradient(loss, variables), variables)
+        return loss
+
+    # ---------------------------------------------------------------------------------------------
+    # Inference
+
+    def translate(self, image, masks, direction="AtoB"):
+        """Sequential translation of an image and any number of instance masks.
+
+        Masks are sorted by decreasing area, split into chunks of `ins_per`, and each chunk with an
+        instance is translated on the image the previous chunk produced (empty chunks are skipped;
+        a sample without an instance in a chunk keeps its image).
+
+        Args:
+            image: `(B, H, W, 3)` in [-1, 1], H and W multiples of 4.
+            masks: `(B, H, W, N)`, N ≥ 1, −1 background / +1 instance; empty slots allowed.
+            direction: "AtoB" (uses `G_A`) or "BtoA" (uses `G_B`).
+
+        Returns:
+            `(image, masks)` as NumPy arrays: the translated image and the translated masks in the
+            input order (empty slots stay −1).
+        """
+        if direction not in DIRECTIONS:
+            raise ValueError(f"translate: direction must be one of {DIRECTIONS}; got {direction!r}.")
+        generator = self.G_A if direction == "AtoB" else self.G_B
+        image = np.asarray(image, "float32")
+        masks = np.asarray(masks, "float32")
+        check_inputs([image, masks], "translate", multiple_of=4)
+        order = np.argsort(-(masks > -1).sum(axis=(1, 2)), axis=-1, kind="stable")  # (B, N)
+        sorted_masks = np.take_along_axis(masks, order[:, None, None, :], axis=-1)
+        outputs = []
+        for start in range(0, masks.shape[-1], self.ins_per):
+            chunk = sorted_masks[..., start:start + self.ins_per]
+            active = (chunk > -1).any(axis=(1, 2, 3))
+            if not active.any():
+                outputs.append(chunk)
+                continue
+            fake_image, fake_masks = generator([image, chunk])
+            image = np.where(active[:, None, None, None], ops.convert_to_numpy(fake_image), image)
+            outputs.append(ops.convert_to_numpy(fake_masks))
+        translated = np.empty_like(masks)
+        np.put_along_axis(translated, order[:, None, None, :], np.concatenate(outputs, -1), axis=-1)
+        return image, translated
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "ngf": self.ngf, "ndf": self.ndf, "n_blocks": self.n_blocks, "n_layers": self.n_layers,
+            "ins_max": self.ins_max, "ins_per": self.ins_per, "pool_size": self.pool_size,
+            "seed": self.seed,
+        }
