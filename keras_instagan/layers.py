@@ -193,7 +193,8 @@ class SpectralConv2D(layers.Layer):
 
     Each call with `training=True` runs one power iteration (no gradient) and stores the new `u`, `v`;
     with `training=False` the stored vectors are used as they are. σ = vᵀ·W̄·u is differentiable in W̄,
-    and the convolution uses W̄ / σ.
+    and the convolution uses W̄ / σ. `build` already runs one iteration from a random `u`, so σ is a
+    sound estimate (‖W̄v‖ > 0) even for calls with `training=False` before any training call.
     """
 
     def __init__(self, filters, kernel_size, strides=1, torch_padding=0, **kwargs):
@@ -217,7 +218,7 @@ class SpectralConv2D(layers.Layer):
             aggregation="only_first_replica",
         )
         self.u.assign(_l2_normalize(self.u))
-        self.v.assign(_l2_normalize(self.v))
+        self.normalized_kernel(training=True)
 
     def normalized_kernel(self, training=False):
         """W̄ / σ, after one power iteration when `training`."""

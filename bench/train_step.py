@@ -1,0 +1,131 @@
+"""Speed and memory of one InstaGAN training iteration on the CPU.
+
+    python bench/train_step.py               # the reference configuration + the memory sweep
+    python bench/train_step.py --steps 20
+
+Reference configuration (official-instagan.md §9): batch 1, 64×64, ngf = ndf = 32, 9 blocks,
+ins_max 4, ins_per 2, four non-empty masks, 2 threads. One iteration = `InstaGAN.train_step` traced
+with `tf.function` (what `fit` runs): ins_max/ins_per sequential steps, each a generator and a
+discriminator update. The official PyTorch code takes 3.14 s per iteration here (2 cores).
+
+Memory: peak resident memory sampled while the steady-state steps run, for ins_max/ins_per = 2/2, 8/2
+and 8/8. With ins_per fixed, memory should not grow with ins_max (the paper's claim).
+Each configuration runs in a fresh process. The last line printed is a JSON object.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+OFFICIAL_SECONDS = 3.14
+
+
+def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def measure(ins_max, ins_per, steps, warmup, threads):
+    """Runs in the child process: returns seconds per iteration and memory figures."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    import numpy as np
+
+    from keras_instagan import InstaGAN
+
+    rng = np.random.default_rng(0)
+    size = 64
+
+    def domain():
+        image = rng.uniform(-1, 1, (1, size, size, 3)).astype("float32")
+        masks = -np.ones((1, size, size, ins_max), "float32")
+        for k in range(ins_max):  # every slot holds an instance, largest first
+            side = 40 - 3 * k
+            masks[0, k:k + side, k:k + side, k] = 1.0
+        return tf.constant(image), tf.constant(masks)
+
+    data = (domain(), domain())
+    model = InstaGAN(ngf=32, ndf=32, n_blocks=9, ins_max=ins_max, ins_per=ins_per)
+    model.compile()
+    model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
+    step = tf.function(model.train_step)
+    start = time.perf_counter()
+    for _ in range(warmup):
+        step(data)
+    first = time.perf_counter() - start
+
+    before, peak, running = rss_mb(), [0.0], [True]
+
+    def sample():
+        while running[0]:
+            peak[0] = max(peak[0], rss_mb())
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step(data)
+        times.append(time.perf_counter() - start)
+    running[0] = False
+    sampler.join()
+    return {
+        "ins_max": ins_max, "ins_per": ins_per, "seconds_per_step": float(np.median(times)),
+        "warmup_seconds": round(first, 1), "peak_rss_mb": round(peak[0], 1),
+        "rss_before_steps_mb": round(before, 1),
+    }
+
+
+def run_child(ins_max, ins_per, steps, warmup, threads):
+    command = [sys.executable, __file__, "--child", f"{ins_max},{ins_per}", "--steps", str(steps),
+               "--warmup", str(warmup), "--threads", str(threads)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode:
+        sys.exit(f"bench/train_step.py: {ins_max}/{ins_per} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=10, help="timed iterations (median reported)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed iterations first (tracing)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        ins_max, ins_per = map(int, args.child.split(","))
+        print(json.dumps(measure(ins_max, ins_per, args.steps, args.warmup, args.threads)))
+        return
+
+    runs = {}
+    for ins_max, ins_per in ((4, 2), (2, 2), (8, 2), (8, 8)):
+        runs[f"{ins_max}/{ins_per}"] = run = run_child(ins_max, ins_per, args.steps, args.warmup, args.threads)
+        print(f"ins_max/ins_per {ins_max}/{ins_per}: {run['seconds_per_step']:.3f} s/iteration, "
+              f"peak RSS {run['peak_rss_mb']:.0f} MB during steps", flush=True)
+    reference = runs["4/2"]["seconds_per_step"]
+    flat = runs["8/2"]["peak_rss_mb"] / runs["2/2"]["peak_rss_mb"] - 1.0
+    summary = {
+        "config": "batch 1, 64x64, ngf=ndf=32, 9 blocks, ins_max 4, ins_per 2, 4 masks, "
+                  f"{args.threads} threads",
+        "seconds_per_step": round(reference, 3),
+        "official_pytorch_seconds": OFFICIAL_SECONDS,
+        "ratio_to_official": round(reference / OFFICIAL_SECONDS, 3),
+        "peak_rss_mb": {k: v["peak_rss_mb"] for k, v in runs.items() if k != "4/2"},
+        "memory_8_2_vs_2_2": round(flat, 3),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""Callbacks for `InstaGAN.fit`: the official learning-rate schedule, sample grids, resumable state.
+
+The image pool is not here: it acts inside the traced training step and its contents are saved with
+the model, so it is part of `InstaGAN` (`pool_size`).
+"""
+
+import csv
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_instagan.metrics import background_error
+
+PALETTE = np.array(
+    [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+     [70, 240, 240], [240, 50, 230]], "float32",
+)
+
+
+def linear_decay_factor(epoch, niter, niter_decay):
+    """The official `lambda` policy for 1-based `epoch`: 1 up to `niter`, then linear decay that reaches
+    1/(niter_decay + 1) in the last epoch."""
+    return 1.0 - max(0, epoch - niter) / float(niter_decay + 1)
+
+
+class LinearDecay(keras.callbacks.Callback):
+    """Sets the learning rate of every InstaGAN optimizer at the start of each epoch and logs it as `lr`.
+
+    Args:
+        lr: the base learning rate (official 2e-4).
+        niter: epochs at the base rate (official 100).
+        niter_decay: epochs of linear decay after that (official 100).
+    """
+
+    def __init__(self, lr, niter, niter_decay):
+        super().__init__()
+        self.lr, self.niter, self.niter_decay = float(lr), int(niter), int(niter_decay)
+
+    def _optimizers(self):
+        return [self.model.g_optimizer, self.model.d_optimizer_A, self.model.d_optimizer_B]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        rate = self.lr * linear_decay_factor(epoch + 1, self.niter, self.niter_decay)
+        for optimizer in self._optimizers():
+            optimizer.learning_rate = rate
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.g_optimizer.learning_rate))
+
+
+def overlay(image, masks):
+    """`(H, W, 3)` in [-1, 1] and `(H, W, N)` masks → uint8 picture with each instance tinted."""
+    picture = (np.asarray(image) + 1.0) * 127.5
+    for k in range(masks.shape[-1]):
+        alpha = 0.5 * np.clip((masks[..., k:k + 1] + 1.0) / 2.0, 0.0, 1.0)
+        picture = picture * (1 - alpha) + PALETTE[k % len(PALETTE)] * alpha
+    return np.clip(picture, 0, 255).astype("uint8")
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Each epoch: translates fixed samples both ways and back, logs the background error and writes
+    a PNG grid of the first `rows` samples.
+
+    Logs `bg_err_A`, `bg_err_B`: mean |input − translated| outside the input and translated masks
+    (0–255 units, `metrics.background_error`), averaged over all the samples. The grid has one row per
+    sample and direction: real, translated, reconstructed, each as the image and with its masks
+    overlaid in colour.
+
+    Args:
+        directory: where `epoch_<NNN>.png` files go.
+        samples: `((images_A, masks_A), (images_B, masks_B))`, fixed samples of each domain.
+        rows: samples per domain shown in the grid.
+    """
+
+    def __init__(self, directory, samples, rows=3):
+        super().__init__()
+        self.directory, self.samples, self.rows = directory, samples, rows
+
+    def on_epoch_end(self, epoch, logs=None):
+        from PIL import Image
+
+        grid = []
+        for (image, masks), forward, backward, side in zip(
+            self.samples, ("AtoB", "BtoA"), ("BtoA", "AtoB"), ("A", "B")
+        ):
+            fake, fake_masks = self.model.translate(image, masks, forward)
+            if logs is not None:
+                logs[f"bg_err_{side}"] = float(np.nanmean(background_error(image, fake, masks, fake_masks)))
+            shown = slice(0, self.rows)
+            rec, rec_masks = self.model.translate(fake[shown], fake_masks[shown], backward)
+            for b in range(len(rec)):
+                cells = []
+                for img, msk in ((image, masks), (fake, fake_masks), (rec, rec_masks)):
+                    cells += [overlay(img[b], msk[b][..., :0]), overlay(img[b], msk[b])]
+                grid.append(np.concatenate(cells, axis=1))
+        os.makedirs(self.directory, exist_ok=True)
+        Image.fromarray(np.concatenate(grid, axis=0)).save(
+            os.path.join(self.directory, f"epoch_{epoch + 1:03d}.png")
+        )
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Logs the wall-clock seconds of each epoch as `seconds`."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = round(time.perf_counter() - self.start, 2)
+
+
+class RunState(keras.callbacks.Callback):
+    """Saves everything needed to resume after each epoch, into `<run>/state/`.
+
+    `model.weights.h5` holds the networks, the spectral-norm vectors, the image pools and the three
+    optimizers; `epoch.json` the number of finished epochs. Files are replaced atomically, so a run
+    killed at any moment loses at most the epoch in progress. `RunState.restore(model, run_dir)` loads
+    them and returns the epoch to continue from.
+    """
+
+    def __init__(self, run_dir):
+        super().__init__()
+        self.directory = os.path.join(run_dir, "state")
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.directory, exist_ok=True)
+        weights = os.path.join(self.directory, "model.weights.h5")
+        self.model.save_weights(weights + ".tmp.weights.h5")
+        os.replace(weights + ".tmp.weights.h5", weights)
+        marker = os.path.join(self.directory, "epoch.json")
+        with open(marker + ".tmp", "w") as f:
+            json.dump({"epochs_done": epoch + 1}, f)
+        os.replace(marker + ".tmp", marker)
+
+    @staticmethod
+    def restore(model, run_dir):
+        """Load `<run_dir>/state` into a built and compiled `model`; return the finished epochs."""
+        directory = os.path.join(run_dir, "state")
+        marker = os.path.join(directory, "epoch.json")
+        if not os.path.exists(marker):
+            raise FileNotFoundError(
+                f"--continue_train: no saved state in {directory} (expected epoch.json and "
+                "model.weights.h5, written after each finished epoch)."
+            )
+        model.load_weights(os.path.join(directory, "model.weights.h5"))
+        with open(marker) as f:
+            return int(json.load(f)["epochs_done"])
+
+
+class CSVLog(keras.callbacks.Callback):
+    """One row per epoch in `path`: the epoch number (1-based) and every value in the epoch's logs.
+
+    With `append=True` (a continued run) rows are added under the existing header.
+    """
+
+    def __init__(self, path, append=False):
+        super().__init__()
+        self.path, self.append = path, append
+
+    def on_train_begin(self, logs=None):
+        self.columns = None
+        if self.append and os.path.exists(self.path):
+            with open(self.path, newline="") as f:
+                self.columns = next(csv.reader(f), None)
+        else:
+            open(self.path, "w").close()
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        new_file = self.columns is None
+        if new_file:
+            self.columns = list(row)
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            if new_file:
+                writer.writeheader()
+            writer.writerow(row)

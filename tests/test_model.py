@@ -1,0 +1,196 @@
+"""The InstaGAN model: the sequential training step, skipped steps, the image pool, translate."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from utils import max_diff, numpy, random_image, random_masks
+
+from keras_instagan import InstaGAN
+from keras_instagan.pool import FakePool
+
+SIZE = 32
+
+
+def tiny(**kwargs):
+    keras.utils.set_random_seed(0)
+    options = {"ngf": 4, "ndf": 4, "n_blocks": 1, "ins_max": 4, "ins_per": 2, "pool_size": 2, "seed": 0}
+    model = InstaGAN(**{**options, **kwargs})
+    model.compile(run_eagerly=True)
+    model.build((((None, SIZE, SIZE, 3), (None, SIZE, SIZE, 4)),) * 2)
+    return model
+
+
+def batch(rng, size=2, empty_a=(), empty_b=()):
+    image_a, image_b = random_image(rng, size, SIZE, SIZE), random_image(rng, size, SIZE, SIZE)
+    masks_a = random_masks(rng, size, SIZE, SIZE, 4, empty=empty_a)
+    masks_b = random_masks(rng, size, SIZE, SIZE, 4, empty=empty_b)
+    return (tf.constant(image_a), tf.constant(masks_a)), (tf.constant(image_b), tf.constant(masks_b))
+
+
+def snapshot(model):
+    variables = model.variables + [
+        v for opt in (model.g_optimizer, model.d_optimizer_A, model.d_optimizer_B) for v in opt.variables
+    ]
+    return [(v.path, numpy(v).copy()) for v in variables]
+
+
+def changed(before, model):
+    return [path for (path, old), (_, new) in zip(before, snapshot(model)) if not np.array_equal(old, new)]
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_no_gradient_crosses_sequential_steps(rng):
+    model = tiny()
+    data = batch(rng)
+    state = {"x_a": data[0][0], "x_b": data[1][0], "made_a": [], "made_b": []}
+    generator_vars = model.G_A.trainable_variables + model.G_B.trainable_variables
+    with tf.GradientTape(persistent=True) as tape:
+        state = model.sequential_step(0, data, state)
+        carried = [state["x_a"], state["x_b"], *state["made_a"], *state["made_b"]]
+        # what step 1 would build its losses on: step 0's (translated) images and masks
+        downstream = sum(tf.reduce_sum(tf.square(t)) for t in carried)
+    assert max_diff(state["x_a"], data[0][0]) > 1e-3  # step 0 did translate the image
+    assert all(g is None for g in tape.gradient(downstream, generator_vars))
+    # control: the same outputs before detaching do depend on the generator weights
+    with tf.GradientTape() as tape:
+        fake_image, _ = model.G_A([data[0][0], data[0][1][..., :2]])
+        live = tf.reduce_sum(tf.square(fake_image))
+    assert any(g is not None for g in tape.gradient(live, generator_vars))
+
+
+def test_all_empty_chunk_changes_nothing(rng):
+    model = tiny()
+    empty = {(b, k) for b in range(2) for k in (2, 3)}  # chunk 1 empty in every sample, both domains
+    data = batch(rng, empty_a=empty, empty_b=empty)
+    model.train_step(data)
+    assert int(model.g_optimizer.iterations) == 1  # chunk 0 updated once, chunk 1 skipped
+    assert int(model.d_optimizer_A.iterations) == 1 and int(model.d_optimizer_B.iterations) == 1
+
+    state = {"x_a": data[0][0], "x_b": data[1][0], "made_a": [data[0][1][..., :2]],
+             "made_b": [data[1][1][..., :2]]}
+    before = snapshot(model)
+    model.sequential_step(1, data, state)
+    assert changed(before, model) == []
+
+
+def test_one_domain_without_instances_leaves_its_discriminator_alone(rng):
+    model = tiny()
+    empty_b = {(b, k) for b in range(2) for k in range(4)}
+    data = batch(rng, empty_b=empty_b)
+    before = snapshot(model)
+    model.train_step(data)
+    moved = changed(before, model)
+    assert any(path.startswith("D_A/") for path in moved)
+    assert not any(path.startswith("D_B/") for path in moved)  # not even its spectral-norm vectors
+    assert int(model.d_optimizer_B.iterations) == 0 and int(model.d_optimizer_A.iterations) == 2
+
+
+def test_inactive_sample_contributes_no_loss(rng):
+    """Sample 1 has no instance in chunk 1: its image and masks must not change the step-1 update."""
+    empty = {(1, 2), (1, 3)}
+    data = batch(rng, empty_a=empty, empty_b=empty)
+    other = batch(np.random.default_rng(5), empty_a=empty, empty_b=empty)
+    mixed = tuple((tf.concat([d[0][:1], o[0][1:]], 0), tf.concat([d[1][:1], o[1][1:]], 0))
+                  for d, o in zip(data, other))
+    results = []
+    for inputs in (data, mixed):
+        model = tiny(pool_size=0)
+        state = {"x_a": inputs[0][0], "x_b": inputs[1][0], "made_a": [inputs[0][1][..., :2]],
+                 "made_b": [inputs[1][1][..., :2]]}
+        model.sequential_step(1, inputs, state)
+        results.append([numpy(v) for v in model.G_A.trainable_variables])
+    assert max(max_diff(a, b) for a, b in zip(*results)) <= 1e-6
+
+
+def test_fit_runs_graph_mode_and_reports_every_loss(rng):
+    model = tiny()
+    model.compile()  # graph mode
+    (ia, ma), (ib, mb) = batch(rng, size=2)
+    dataset = tf.data.Dataset.from_tensor_slices(((ia, ma), (ib, mb))).batch(2)
+    history = model.fit(dataset, epochs=1, verbose=0)
+    names = {"G_A", "G_B", "cyc_A", "cyc_B", "idt_A", "idt_B", "ctx_A", "ctx_B", "D_A", "D_B"}
+    assert names <= set(history.history)
+    assert all(np.isfinite(history.history[n][0]) for n in names)
+    assert int(model.g_optimizer.iterations) == model.steps
+
+
+def test_pool_fills_then_swaps():
+    pool = FakePool(pool_size=2, seed=0)
+    pool.build((None, 1, 1, 1))
+    def query(x, active=1.0):
+        return float(numpy(pool(np.full((1, 1, 1, 1), x, "float32"), np.full((1,), active, "float32"))).item())
+
+    assert query(1) == 1.0
+    assert query(2) == 2.0
+    assert int(numpy(pool.stored)) == 2
+    returned = [query(10 + k) for k in range(200)]
+    swapped = [r for k, r in enumerate(returned) if r != 10 + k]
+    assert 60 < len(swapped) < 140  # p = 0.5
+    assert all(r in (1, 2) or 10 <= r < 210 for r in swapped)
+    before = numpy(pool.buffer).copy()
+    assert query(-5, active=0.0) == -5  # inactive: passes through
+    assert np.array_equal(numpy(pool.buffer), before) and int(numpy(pool.stored)) == 2
+
+
+def test_pool_size_zero_is_identity():
+    pool = FakePool(pool_size=0)
+    fakes = np.random.default_rng(0).standard_normal((3, 4, 4, 5)).astype("float32")
+    assert max_diff(pool(fakes, np.ones((3,), "float32")), fakes) == 0.0
+
+
+def test_translate_sorts_chunks_skips_empty_and_keeps_order(rng):
+    model = tiny(ins_per=2)
+    image = random_image(rng, 2, SIZE, SIZE)
+    masks = random_masks(rng, 2, SIZE, SIZE, 5, empty={(0, 1), (1, 0), (1, 3), (1, 4)})
+    out_image, out_masks = model.translate(image, masks, "AtoB")
+    assert out_image.shape == image.shape and out_masks.shape == masks.shape
+    assert np.all(out_masks[0, ..., 1] == -1) and np.all(out_masks[1, ..., [0, 3, 4]] == -1)
+
+    # by hand for sample 0: sort by area, chunks of 2, each on the previous chunk's image
+    areas = (masks[0] > 0).sum(axis=(0, 1))
+    order = np.argsort(-areas, kind="stable")
+    current, expected = image[:1], np.empty_like(masks[:1])
+    for start in range(0, 5, 2):
+        chunk = masks[:1, ..., order[start:start + 2]]
+        if (chunk > -1).any():
+            current, translated = (numpy(t) for t in model.G_A([current, chunk]))
+            chunk = translated
+        expected[..., order[start:start + 2]] = chunk
+    assert max_diff(out_image[:1], current) <= 1e-5
+    assert max_diff(out_masks[:1], expected) <= 1e-5
+
+    permuted = [3, 0, 4, 2, 1]
+    again_image, again_masks = model.translate(image[:1], masks[:1, ..., permuted], "AtoB")
+    assert max_diff(again_image, out_image[:1]) <= 1e-5
+    assert max_diff(again_masks, out_masks[:1, ..., permuted]) <= 1e-5
+
+
+def test_translate_direction_and_errors(rng):
+    model = tiny()
+    image, masks = random_image(rng, 1, SIZE, SIZE), random_masks(rng, 1, SIZE, SIZE, 1)
+    a_to_b, _ = model.translate(image, masks, "AtoB")
+    b_to_a, _ = model.translate(image, masks, "BtoA")
+    assert max_diff(b_to_a, model.G_B([image, masks])[0]) <= 1e-5
+    assert max_diff(a_to_b, b_to_a) > 1e-4
+    with pytest.raises(ValueError, match="direction must be one of"):
+        model.translate(image, masks, "AB")
+    with pytest.raises(ValueError, match="translate.*N = 0"):
+        model.translate(image, masks[..., :0])
+    with pytest.raises(ValueError, match="translate.*H = 30"):
+        model.translate(image[:, :30], masks[:, :30])
+
+
+def test_model_options_and_config():
+    with pytest.raises(ValueError, match="ins_max=5 is not a multiple of ins_per=2"):
+        InstaGAN(ngf=4, ndf=4, n_blocks=1, ins_max=5, ins_per=2)
+    with pytest.raises(ValueError, match="1 <= ins_per <= ins_max"):
+        InstaGAN(ngf=4, ndf=4, n_blocks=1, ins_max=2, ins_per=4)
+    model = tiny(ins_max=6, ins_per=3, pool_size=7)
+    clone = InstaGAN.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    assert (clone.steps, clone.pool_size) == (2, 7)

@@ -1,0 +1,171 @@
+"""Train InstaGAN.
+
+    python train.py                      # the built-in synthetic shapes data, a small configuration
+    python train.py --name shapes_big --ngf 32 --niter 20 --niter_decay 20
+
+Options keep the official names (github.com/sangwoomo/instagan). With no `--dataroot` the run uses the
+built-in synthetic data set (ellipses ↔ squares) and, for every option left unset, the small
+configuration below, which shows learning on 2 CPU cores in about 10 minutes. The run directory
+`<checkpoints_dir>/<name>/` receives `config.json`, `log.csv`, `samples/epoch_NNN.png`, resumable
+`state/` (continue a stopped run with `--continue_train`), TensorBoard logs in `tensorboard/` when
+`tensorboard` is installed, and the final `G_A.keras`, `G_B.keras`, `D_A.keras`, `D_B.keras`.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+OFFICIAL = {
+    "ngf": 64, "ndf": 64, "n_blocks": 9, "loadSizeH": 220, "loadSizeW": 220, "fineSizeH": 200,
+    "fineSizeW": 200, "niter": 100, "niter_decay": 100, "name": "experiment",
+}
+SYNTHETIC = {
+    "ngf": 8, "ndf": 8, "n_blocks": 2, "loadSizeH": 36, "loadSizeW": 36, "fineSizeH": 32,
+    "fineSizeW": 32, "niter": 6, "niter_decay": 4, "name": "shapes_instagan",
+}
+# Options that fix the networks or the data layout: a continued run must keep them.
+ARCHITECTURE = ("ngf", "ndf", "n_blocks", "ins_max", "ins_per", "fineSizeH", "fineSizeW", "pool_size")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataroot", help="official folder layout (<phase>A, <phase>A_seg, ...); "
+                                      "omit for the built-in synthetic data")
+    p.add_argument("--phase", default="train", help="folder prefix under --dataroot")
+    p.add_argument("--name", help="run name (default: shapes_instagan / experiment)")
+    p.add_argument("--checkpoints_dir", default="./checkpoints")
+    p.add_argument("--ins_max", type=int, default=4, help="mask slots per image, largest first")
+    p.add_argument("--ins_per", type=int, default=2, help="masks translated per sequential step")
+    p.add_argument("--ngf", type=int, help="generator width (official 64)")
+    p.add_argument("--ndf", type=int, help="discriminator width (official 64)")
+    p.add_argument("--n_blocks", type=int, help="residual blocks per generator encoder (official 9)")
+    p.add_argument("--lambda_A", type=float, default=10.0, help="cycle weight A→B→A")
+    p.add_argument("--lambda_B", type=float, default=10.0, help="cycle weight B→A→B")
+    p.add_argument("--lambda_idt", type=float, default=1.0, help="identity weight, times lambda_A/B")
+    p.add_argument("--lambda_ctx", type=float, default=1.0, help="context weight, times lambda_A/B")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--beta1", type=float, default=0.5)
+    p.add_argument("--niter", type=int, help="epochs at the initial learning rate (official 100)")
+    p.add_argument("--niter_decay", type=int, help="epochs of linear decay to zero (official 100)")
+    p.add_argument("--batch_size", type=int, default=1, help="global batch (split across replicas)")
+    p.add_argument("--pool_size", type=int, default=50, help="image pool size, 0 for none")
+    p.add_argument("--loadSizeH", type=int)
+    p.add_argument("--loadSizeW", type=int)
+    p.add_argument("--fineSizeH", type=int, help="training crop height, a multiple of 4")
+    p.add_argument("--fineSizeW", type=int, help="training crop width, a multiple of 4")
+    p.add_argument("--no_flip", action="store_true", help="no random horizontal flips")
+    p.add_argument("--continue_train", action="store_true", help="resume the run from its state/")
+    p.add_argument("--strategy", choices=("default", "mirrored"), default="default",
+                   help="mirrored: tf.distribute.MirroredStrategy over all local GPUs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--synthetic_count", type=int, default=200,
+                   help="synthetic images per domain (without --dataroot)")
+    p.add_argument("--eval_samples", type=int, default=16,
+                   help="fixed samples per domain for the per-epoch background error")
+    p.add_argument("--grid_rows", type=int, default=3, help="samples per domain in the epoch grids")
+    args = p.parse_args(argv)
+    profile = OFFICIAL if args.dataroot else SYNTHETIC
+    for key, value in profile.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    for key in ("fineSizeH", "fineSizeW"):
+        if getattr(args, key) % 4:
+            p.error(f"--{key} {getattr(args, key)} must be a multiple of 4 (the generator halves it twice)")
+    if args.loadSizeH < args.fineSizeH or args.loadSizeW < args.fineSizeW:
+        p.error("--loadSizeH/W must be at least --fineSizeH/W (the crop is taken from the loaded image)")
+    if args.ins_max % args.ins_per:
+        p.error(f"--ins_max {args.ins_max} must be a multiple of --ins_per {args.ins_per}")
+    return args
+
+
+def load_data(args):
+    """Both domains as NumPy arrays at load size, and held-out samples at crop size for the grids."""
+    if args.dataroot:
+        sys.exit("train.py: reading --dataroot (the official folder layout) is not available yet in "
+                 "this version; run without --dataroot to train on the built-in synthetic data.")
+    from keras_instagan.data import shapes
+
+    if args.loadSizeH != args.loadSizeW or args.fineSizeH != args.fineSizeW:
+        sys.exit("train.py: the synthetic data are square; give equal H and W sizes.")
+    domains = shapes.load(args.synthetic_count, args.loadSizeH, args.ins_max, seed=args.seed)
+    held_out = shapes.load(args.eval_samples, args.fineSizeH, args.ins_max, seed=args.seed + 10_000)
+    return domains, held_out
+
+
+def check_continued_config(run_dir, config):
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        sys.exit(f"train.py: --continue_train but {path} does not exist; start the run without it.")
+    with open(path) as f:
+        saved = json.load(f)
+    changed = [f"--{k}: saved {saved.get(k)}, now {config[k]}" for k in ARCHITECTURE if saved.get(k) != config[k]]
+    if changed:
+        sys.exit("train.py: --continue_train with options that change the networks or data:\n  "
+                 + "\n  ".join(changed))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import keras
+    import tensorflow as tf
+
+    import keras_instagan
+    from keras_instagan import InstaGAN, callbacks
+    from keras_instagan.data import unpaired_dataset
+
+    run_dir = os.path.join(args.checkpoints_dir, args.name)
+    config = {k: v for k, v in vars(args).items()}
+    config["versions"] = {"keras_instagan": keras_instagan.__version__, "keras": keras.__version__,
+                          "tensorflow": tf.__version__}
+    if args.continue_train:
+        check_continued_config(run_dir, config)
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+
+    keras.utils.set_random_seed(args.seed)
+    (domain_a, domain_b), samples = load_data(args)
+    dataset = unpaired_dataset(
+        domain_a, domain_b, batch_size=args.batch_size, seed=args.seed,
+        crop=(args.fineSizeH, args.fineSizeW), flip=not args.no_flip,
+    )
+    strategy = tf.distribute.MirroredStrategy() if args.strategy == "mirrored" else tf.distribute.get_strategy()
+    with strategy.scope():
+        model = InstaGAN(
+            ngf=args.ngf, ndf=args.ndf, n_blocks=args.n_blocks, ins_max=args.ins_max,
+            ins_per=args.ins_per, pool_size=args.pool_size, seed=args.seed,
+        )
+        model.compile(g_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
+                      d_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
+                      lambda_A=args.lambda_A,
+                      lambda_B=args.lambda_B, lambda_idt=args.lambda_idt, lambda_ctx=args.lambda_ctx)
+        model.build(tf.nest.map_structure(lambda spec: tuple(spec.shape), dataset.element_spec))
+    initial_epoch = callbacks.RunState.restore(model, run_dir) if args.continue_train else 0
+    epochs = args.niter + args.niter_decay
+    print(f"train.py: run {run_dir}, {strategy.num_replicas_in_sync} replica(s), epochs "
+          f"{initial_epoch + 1}..{epochs}, {len(domain_a[0])}/{len(domain_b[0])} images A/B", flush=True)
+
+    steps = [
+        callbacks.LinearDecay(args.lr, args.niter, args.niter_decay),
+        callbacks.EpochSeconds(),
+        callbacks.SampleGrid(os.path.join(run_dir, "samples"), samples, rows=args.grid_rows),
+        callbacks.RunState(run_dir),
+        callbacks.CSVLog(os.path.join(run_dir, "log.csv"), append=args.continue_train),
+    ]
+    try:
+        import tensorboard  # noqa: F401
+
+        steps.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))
+    except ImportError:
+        pass
+    model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=steps,
+              verbose=1 if sys.stdout.isatty() else 2)
+    for network in (model.G_A, model.G_B, model.D_A, model.D_B):
+        network.save(os.path.join(run_dir, f"{network.name}.keras"))
+    print(f"train.py: done; generators in {run_dir}/G_A.keras and G_B.keras", flush=True)
+    return model
+
+
+if __name__ == "__main__":
+    main()
