@@ -5,8 +5,9 @@
 
 Reference configuration (official-instagan.md §9): batch 1, 64×64, ngf = ndf = 32, 9 blocks,
 ins_max 4, ins_per 2, four non-empty masks, 2 threads. One iteration = `InstaGAN.train_step` traced
-with `tf.function` (what `fit` runs): ins_max/ins_per sequential steps, each a generator and a
-discriminator update. The official PyTorch code takes 3.14 s per iteration here (2 cores).
+with `tf.function` (what `fit` runs) and the networks compiled with XLA
+(`compile(jit_compile=True)`; `--no_jit` for without): ins_max/ins_per sequential steps, each a
+generator and a discriminator update. The official PyTorch code takes 3.14 s per iteration here (2 cores).
 
 Memory: peak resident memory sampled while the steady-state steps run, for ins_max/ins_per = 2/2, 8/2
 and 8/8. With ins_per fixed, memory should not grow with ins_max (the paper's claim).
@@ -32,7 +33,7 @@ def rss_mb():
     return float("nan")
 
 
-def measure(ins_max, ins_per, steps, warmup, threads):
+def measure(ins_max, ins_per, steps, warmup, threads, jit):
     """Runs in the child process: returns seconds per iteration and memory figures."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
@@ -56,7 +57,7 @@ def measure(ins_max, ins_per, steps, warmup, threads):
 
     data = (domain(), domain())
     model = InstaGAN(ngf=32, ndf=32, n_blocks=9, ins_max=ins_max, ins_per=ins_per)
-    model.compile()
+    model.compile(jit_compile=jit)
     model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
     step = tf.function(model.train_step)
     start = time.perf_counter()
@@ -87,9 +88,9 @@ def measure(ins_max, ins_per, steps, warmup, threads):
     }
 
 
-def run_child(ins_max, ins_per, steps, warmup, threads):
+def run_child(ins_max, ins_per, steps, warmup, threads, jit):
     command = [sys.executable, __file__, "--child", f"{ins_max},{ins_per}", "--steps", str(steps),
-               "--warmup", str(warmup), "--threads", str(threads)]
+               "--warmup", str(warmup), "--threads", str(threads)] + ([] if jit else ["--no_jit"])
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"bench/train_step.py: {ins_max}/{ins_per} failed:\n{result.stderr[-3000:]}")
@@ -101,23 +102,27 @@ def main():
     p.add_argument("--steps", type=int, default=10, help="timed iterations (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed iterations first (tracing)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no_jit", action="store_true",
+                   help="no XLA for the network calls (InstaGAN.compile(jit_compile=False))")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         ins_max, ins_per = map(int, args.child.split(","))
-        print(json.dumps(measure(ins_max, ins_per, args.steps, args.warmup, args.threads)))
+        print(json.dumps(measure(ins_max, ins_per, args.steps, args.warmup, args.threads, not args.no_jit)))
         return
 
     runs = {}
     for ins_max, ins_per in ((4, 2), (2, 2), (8, 2), (8, 8)):
-        runs[f"{ins_max}/{ins_per}"] = run = run_child(ins_max, ins_per, args.steps, args.warmup, args.threads)
+        runs[f"{ins_max}/{ins_per}"] = run = run_child(
+            ins_max, ins_per, args.steps, args.warmup, args.threads, not args.no_jit
+        )
         print(f"ins_max/ins_per {ins_max}/{ins_per}: {run['seconds_per_step']:.3f} s/iteration, "
               f"peak RSS {run['peak_rss_mb']:.0f} MB during steps", flush=True)
     reference = runs["4/2"]["seconds_per_step"]
     flat = runs["8/2"]["peak_rss_mb"] / runs["2/2"]["peak_rss_mb"] - 1.0
     summary = {
         "config": "batch 1, 64x64, ngf=ndf=32, 9 blocks, ins_max 4, ins_per 2, 4 masks, "
-                  f"{args.threads} threads",
+                  f"{args.threads} threads, XLA networks {'off' if args.no_jit else 'on'}",
         "seconds_per_step": round(reference, 3),
         "official_pytorch_seconds": OFFICIAL_SECONDS,
         "ratio_to_official": round(reference / OFFICIAL_SECONDS, 3),

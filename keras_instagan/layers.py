@@ -157,7 +157,7 @@ class ResnetBlock(layers.Layer):
 
     def build(self, input_shape):
         shape = (None, None, None, self.filters)
-        for layer in (self.conv1, self.norm1, self.conv2, self.norm2):
+        for layer in (self.pad, self.conv1, self.norm1, self.conv2, self.norm2):
             layer.build(shape)
         self.built = True
 

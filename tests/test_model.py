@@ -28,6 +28,11 @@ def batch(rng, size=2, empty_a=(), empty_b=()):
     return (tf.constant(image_a), tf.constant(masks_a)), (tf.constant(image_b), tf.constant(masks_b))
 
 
+def initial_state(data):
+    (image_a, masks_a), (image_b, masks_b) = data
+    return {"x_a": image_a, "x_b": image_b, "made_b": -tf.ones_like(masks_a), "made_a": -tf.ones_like(masks_b)}
+
+
 def snapshot(model):
     variables = model.variables + [
         v for opt in (model.g_optimizer, model.d_optimizer_A, model.d_optimizer_B) for v in opt.variables
@@ -47,11 +52,11 @@ def rng():
 def test_no_gradient_crosses_sequential_steps(rng):
     model = tiny()
     data = batch(rng)
-    state = {"x_a": data[0][0], "x_b": data[1][0], "made_a": [], "made_b": []}
+    state = initial_state(data)
     generator_vars = model.G_A.trainable_variables + model.G_B.trainable_variables
     with tf.GradientTape(persistent=True) as tape:
         state = model.sequential_step(0, data, state)
-        carried = [state["x_a"], state["x_b"], *state["made_a"], *state["made_b"]]
+        carried = list(state.values())
         # what step 1 would build its losses on: step 0's (translated) images and masks
         downstream = sum(tf.reduce_sum(tf.square(t)) for t in carried)
     assert max_diff(state["x_a"], data[0][0]) > 1e-3  # step 0 did translate the image
@@ -71,8 +76,7 @@ def test_all_empty_chunk_changes_nothing(rng):
     assert int(model.g_optimizer.iterations) == 1  # chunk 0 updated once, chunk 1 skipped
     assert int(model.d_optimizer_A.iterations) == 1 and int(model.d_optimizer_B.iterations) == 1
 
-    state = {"x_a": data[0][0], "x_b": data[1][0], "made_a": [data[0][1][..., :2]],
-             "made_b": [data[1][1][..., :2]]}
+    state = model.sequential_step(0, data, initial_state(data))
     before = snapshot(model)
     model.sequential_step(1, data, state)
     assert changed(before, model) == []
@@ -100,8 +104,9 @@ def test_inactive_sample_contributes_no_loss(rng):
     results = []
     for inputs in (data, mixed):
         model = tiny(pool_size=0)
-        state = {"x_a": inputs[0][0], "x_b": inputs[1][0], "made_a": [inputs[0][1][..., :2]],
-                 "made_b": [inputs[1][1][..., :2]]}
+        state = initial_state(inputs)
+        state["made_a"] = tf.concat([inputs[0][1][..., :2], state["made_a"][..., 2:]], -1)
+        state["made_b"] = tf.concat([inputs[1][1][..., :2], state["made_b"][..., 2:]], -1)
         model.sequential_step(1, inputs, state)
         results.append([numpy(v) for v in model.G_A.trainable_variables])
     assert max(max_diff(a, b) for a, b in zip(*results)) <= 1e-6

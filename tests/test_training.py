@@ -163,7 +163,7 @@ MIRRORED = textwrap.dedent("""
         with strategy.scope():
             keras.utils.set_random_seed(0)
             model = InstaGAN(ngf=4, ndf=4, n_blocks=1, pool_size=0)
-            model.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1))
+            model.compile(g_optimizer=keras.optimizers.SGD(0.01), d_optimizer=keras.optimizers.SGD(0.01))
             model.build(shape)
         initial = [w.numpy() for w in model.trainable_weights]
         model.fit(dataset, epochs=1, verbose=0)
@@ -186,5 +186,5 @@ def test_mirrored_strategy_equals_one_replica():
     lines = [line for line in result.stdout.splitlines() if line.startswith("MAXDIFF")]
     assert result.returncode == 0 and lines, result.stderr[-3000:]
     _, diff, moved, iterations_two, iterations_one = lines[0].split()
-    assert float(diff) <= 1e-4 and float(moved) > 1e-3
+    assert float(diff) <= 1e-4 and float(moved) > 1e-2
     assert int(iterations_two) == int(iterations_one) == 2
