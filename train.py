@@ -58,6 +58,9 @@ def parse_args(argv=None):
     p.add_argument("--continue_train", action="store_true", help="resume the run from its state/")
     p.add_argument("--strategy", choices=("default", "mirrored"), default="default",
                    help="mirrored: tf.distribute.MirroredStrategy over all local GPUs")
+    p.add_argument("--jit_compile", action="store_true",
+                   help="compile the network calls with XLA: faster steps, a longer first step "
+                        "(single-replica runs only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--synthetic_count", type=int, default=200,
                    help="synthetic images per domain (without --dataroot)")
@@ -138,9 +141,12 @@ def main(argv=None):
         )
         model.compile(g_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
                       d_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
-                      lambda_A=args.lambda_A,
+                      jit_compile=args.jit_compile, lambda_A=args.lambda_A,
                       lambda_B=args.lambda_B, lambda_idt=args.lambda_idt, lambda_ctx=args.lambda_ctx)
         model.build(tf.nest.map_structure(lambda spec: tuple(spec.shape), dataset.element_spec))
+    if args.jit_compile and strategy.num_replicas_in_sync > 1:
+        print("train.py: --jit_compile is ignored with several replicas (XLA cannot hold the "
+              "cross-replica updates)", flush=True)
     initial_epoch = callbacks.RunState.restore(model, run_dir) if args.continue_train else 0
     epochs = args.niter + args.niter_decay
     print(f"train.py: run {run_dir}, {strategy.num_replicas_in_sync} replica(s), epochs "

@@ -123,8 +123,8 @@ class InstaGAN(keras.Model):
 
         `jit_compile=True` compiles each network call (forward and backward) with XLA, about 1.6×
         faster on a CPU, at the price of a longer first step. The rest of the step (conditional
-        updates, image pool, cross-replica sums) stays outside XLA; XLA does not work under
-        `MirroredStrategy` on logical CPU devices.
+        updates, image pool, cross-replica sums) stays outside XLA. With several replicas the
+        networks are called without `tf.function` and this option has no effect.
         """
         self.jit_networks = bool(jit_compile)
         super().compile(jit_compile=False, **kwargs)
