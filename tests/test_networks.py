@@ -114,7 +114,9 @@ def test_depth_is_configurable():
     assert SetGenerator(ngf=16, n_blocks=9).count_params() == 1_685_668
     assert SetGenerator(ngf=16, n_blocks=6).count_params() < 1_685_668
     assert sum(int(np.prod(w.shape)) for w in SetDiscriminator(16).trainable_weights) == 611_809
-    assert len(SetDiscriminator(ndf=4, n_layers=2).feature_img.layers) < 8
+    shallow = SetDiscriminator(ndf=4, n_layers=2)
+    image, masks = np.zeros((1, 32, 32, 3), "float32"), -np.ones((1, 32, 32, 1), "float32")
+    assert shallow([image, masks]).shape == (1, 32 // 4 - 2, 32 // 4 - 2, 1)
 
 
 def test_keras_file_round_trip(generator, discriminator, rng, tmp_path):
