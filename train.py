@@ -30,9 +30,8 @@ ARCHITECTURE = ("ngf", "ndf", "n_blocks", "ins_max", "ins_per", "fineSizeH", "fi
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataroot", help="official folder layout (<phase>A, <phase>A_seg, ...); "
-                                      "omit for the built-in synthetic data")
-    p.add_argument("--phase", default="train", help="folder prefix under --dataroot")
+    p.add_argument("--dataroot", help="official folder layout (trainA, trainA_seg, ...): not "
+                                      "available yet; omit for the built-in synthetic data")
     p.add_argument("--name", help="run name (default: shapes_instagan / experiment)")
     p.add_argument("--checkpoints_dir", default="./checkpoints")
     p.add_argument("--ins_max", type=int, default=4, help="mask slots per image, largest first")
@@ -118,7 +117,7 @@ def main(argv=None):
     from keras_instagan.data import unpaired_dataset
 
     run_dir = os.path.join(args.checkpoints_dir, args.name)
-    config = {k: v for k, v in vars(args).items()}
+    config = dict(vars(args))
     config["versions"] = {"keras_instagan": keras_instagan.__version__, "keras": keras.__version__,
                           "tensorflow": tf.__version__}
     if args.continue_train:
