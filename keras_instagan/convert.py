@@ -18,6 +18,10 @@ official `(C_in, k, k)` order becomes our `(k, k, C_in)` order.
 
 The official generator decides emptiness over the whole batch (it only runs at batch 1); at batch 1
 that is what these networks do, so converted generators give the official outputs.
+
+The official discriminator runs its shared mask branch once per non-empty mask, so the spectral-norm
+vectors of that branch take one power iteration per mask; ours take one per call. With one instance
+(or converged u, v, as in a trained checkpoint) the outputs are the same.
 """
 
 import argparse
