@@ -52,10 +52,10 @@ class LinearDecay(keras.callbacks.Callback):
             logs["lr"] = float(keras.ops.convert_to_numpy(self.model.g_optimizer.learning_rate))
 
 
-def overlay(image, masks):
-    """`(H, W, 3)` in [-1, 1] and `(H, W, N)` masks → uint8 picture with each instance tinted."""
+def overlay(image, masks=None):
+    """`(H, W, 3)` in [-1, 1] and optional `(H, W, N)` masks → uint8 picture, each instance tinted."""
     picture = (np.asarray(image) + 1.0) * 127.5
-    for k in range(masks.shape[-1]):
+    for k in range(0 if masks is None else masks.shape[-1]):
         alpha = 0.5 * np.clip((masks[..., k:k + 1] + 1.0) / 2.0, 0.0, 1.0)
         picture = picture * (1 - alpha) + PALETTE[k % len(PALETTE)] * alpha
     return np.clip(picture, 0, 255).astype("uint8")
@@ -95,7 +95,7 @@ class SampleGrid(keras.callbacks.Callback):
             for b in range(len(rec)):
                 cells = []
                 for img, msk in ((image, masks), (fake, fake_masks), (rec, rec_masks)):
-                    cells += [overlay(img[b], msk[b][..., :0]), overlay(img[b], msk[b])]
+                    cells += [overlay(img[b]), overlay(img[b], msk[b])]
                 grid.append(np.concatenate(cells, axis=1))
         os.makedirs(self.directory, exist_ok=True)
         Image.fromarray(np.concatenate(grid, axis=0)).save(

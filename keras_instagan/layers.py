@@ -35,6 +35,13 @@ def conv_output_size(size, kernel_size, strides=1, padding=0):
     return (size + 2 * padding - kernel_size) // strides + 1
 
 
+def torch_zero_pad(x, padding):
+    """PyTorch's convolution padding: `padding` zeros on each side of H and W (none for 0)."""
+    if not padding:
+        return x
+    return ops.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]])
+
+
 def generator_kernel_initializer():
     """N(0, 0.02), the official `init_type=normal, init_gain=0.02` for generator convolutions."""
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
@@ -95,10 +102,7 @@ class TorchConv2D(layers.Conv2D):
         self.torch_padding = int(torch_padding)
 
     def call(self, x):
-        p = self.torch_padding
-        if p:
-            x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
-        return super().call(x)
+        return super().call(torch_zero_pad(x, self.torch_padding))
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
@@ -234,9 +238,7 @@ class SpectralConv2D(layers.Layer):
         return self.kernel / sigma
 
     def call(self, x, training=False):
-        p = self.torch_padding
-        if p:
-            x = ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+        x = torch_zero_pad(x, self.torch_padding)
         y = ops.conv(x, self.normalized_kernel(training), strides=self.strides, padding="valid")
         return y + self.bias
 

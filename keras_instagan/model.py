@@ -121,7 +121,7 @@ class InstaGAN(keras.Model):
         Effective weights, as in the official code: cycle λ_A (λ_B), identity λ_A·λ_idt, context
         λ_A·λ_ctx; with the defaults every term but the GAN term weighs 10.
 
-        `jit_compile=True` compiles each network call (forward and backward) with XLA, about 1.6×
+        `jit_compile=True` compiles each network call (forward and backward) with XLA, about 1.5×
         faster on a CPU, at the price of a longer first step. The rest of the step (conditional
         updates, image pool, cross-replica sums) stays outside XLA. With several replicas the
         networks are called without `tf.function` and this option has no effect.
