@@ -2,9 +2,13 @@
 
     python train.py                      # the built-in synthetic shapes data, a small configuration
     python train.py --name shapes_big --ngf 32 --niter 20 --niter_decay 20
+    python train.py --dataroot datasets/shp2gir_coco --name shp2gir   # the official folder layout
+    python train.py --coco_annotations coco/annotations/instances_train2017.json \
+        --coco_images coco/train2017 --classA sheep --classB giraffe --name shp2gir
 
-Options keep the official names (github.com/sangwoomo/instagan). With no `--dataroot` the run uses the
-built-in synthetic data set (ellipses ↔ squares) and, for every option left unset, the small
+Options keep the official names (github.com/sangwoomo/instagan). With real data (`--dataroot` or
+`--coco_annotations`), unset options take the official COCO values (ngf 64, 9 blocks, load 220,
+crop 200, 100 + 100 epochs). With neither, the run uses the built-in synthetic data set (ellipses ↔ squares) and, for every option left unset, the small
 configuration below, which shows learning on 2 CPU cores in about 10 minutes. The run directory
 `<checkpoints_dir>/<name>/` receives `config.json`, `log.csv`, `samples/epoch_NNN.png`, resumable
 `state/` (continue a stopped run with `--continue_train`), TensorBoard logs in `tensorboard/` when
@@ -30,8 +34,19 @@ ARCHITECTURE = ("ngf", "ndf", "n_blocks", "ins_max", "ins_per", "fineSizeH", "fi
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataroot", help="official folder layout (trainA, trainA_seg, ...): not "
-                                      "available yet; omit for the built-in synthetic data")
+    p.add_argument("--dataroot", help="data in the official folder layout (<phase>A/, <phase>A_seg/, "
+                                      "<phase>B/, <phase>B_seg/); omit for the built-in synthetic data")
+    p.add_argument("--phase", default="train", help="folder prefix under --dataroot (train, test, sample)")
+    p.add_argument("--coco_annotations", help="read a COCO instances JSON directly instead of --dataroot")
+    p.add_argument("--coco_images", help="the image folder of --coco_annotations (e.g. coco/train2017)")
+    p.add_argument("--classA", help="COCO category of domain A (with --coco_annotations), e.g. sheep")
+    p.add_argument("--classB", help="COCO category of domain B (with --coco_annotations), e.g. giraffe")
+    p.add_argument("--coco_image_size", type=int, default=256,
+                   help="COCO: shorter side resized to this and centre-cropped first (official 256)")
+    p.add_argument("--no_crowd", action="store_true", help="COCO: drop crowd annotations")
+    p.add_argument("--min_area", type=float, default=0.0, help="COCO: drop smaller instances (pixels)")
+    p.add_argument("--cache", action="store_true",
+                   help="keep decoded images in memory after the first epoch (real data only)")
     p.add_argument("--name", help="run name (default: shapes_instagan / experiment)")
     p.add_argument("--checkpoints_dir", default="./checkpoints")
     p.add_argument("--ins_max", type=int, default=4, help="mask slots per image, largest first")
@@ -67,13 +82,20 @@ def parse_args(argv=None):
                    help="fixed samples per domain for the per-epoch background error")
     p.add_argument("--grid_rows", type=int, default=3, help="samples per domain in the epoch grids")
     args = p.parse_args(argv)
-    profile = OFFICIAL if args.dataroot else SYNTHETIC
+    if args.dataroot and args.coco_annotations:
+        p.error("give either --dataroot or --coco_annotations, not both")
+    if args.coco_annotations and not (args.coco_images and args.classA and args.classB):
+        p.error("--coco_annotations needs --coco_images, --classA and --classB")
+    profile = OFFICIAL if args.dataroot or args.coco_annotations else SYNTHETIC
     for key, value in profile.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     for key in ("fineSizeH", "fineSizeW"):
         if getattr(args, key) % 4:
             p.error(f"--{key} {getattr(args, key)} must be a multiple of 4 (the generator halves it twice)")
+        if getattr(args, key) < 24:
+            p.error(f"--{key} {getattr(args, key)} must be at least 24 (the discriminator's three "
+                    "stride-2 layers and final 4×4 convolutions)")
     if args.loadSizeH < args.fineSizeH or args.loadSizeW < args.fineSizeW:
         p.error("--loadSizeH/W must be at least --fineSizeH/W (the crop is taken from the loaded image)")
     if args.ins_max % args.ins_per:
@@ -82,10 +104,10 @@ def parse_args(argv=None):
 
 
 def load_data(args):
-    """Both domains as NumPy arrays at load size, and held-out samples at crop size for the grids."""
-    if args.dataroot:
-        sys.exit("train.py: reading --dataroot (the official folder layout) is not available yet in "
-                 "this version; run without --dataroot to train on the built-in synthetic data.")
+    """Both domains (NumPy arrays or file-backed `InstanceDomain`s at load size), and fixed samples at
+    crop size for the epoch grids (the first images of each domain for real data)."""
+    if args.dataroot or args.coco_annotations:
+        return load_real_data(args)
     from keras_instagan.data import shapes
 
     if args.loadSizeH != args.loadSizeW or args.fineSizeH != args.fineSizeW:
@@ -93,6 +115,33 @@ def load_data(args):
     domains = shapes.load(args.synthetic_count, args.loadSizeH, args.ins_max, seed=args.seed)
     held_out = shapes.load(args.eval_samples, args.fineSizeH, args.ins_max, seed=args.seed + 10_000)
     return domains, held_out
+
+
+def load_real_data(args):
+    from keras_instagan.data import CocoDomain, FolderDomain
+    from keras_instagan.data.coco import load_annotations
+
+    def domains(size):
+        if args.dataroot:
+            return tuple(FolderDomain(args.dataroot, args.phase, side, size, args.ins_max) for side in "AB")
+        return tuple(
+            CocoDomain(args.coco_annotations, args.coco_images, category, size, args.ins_max,
+                       include_crowd=not args.no_crowd, min_area=args.min_area,
+                       image_size=args.coco_image_size, annotations=annotations)
+            for category in (args.classA, args.classB)
+        )
+
+    try:
+        annotations = load_annotations(args.coco_annotations) if args.coco_annotations else None
+        train = domains((args.loadSizeH, args.loadSizeW))
+        held_out = tuple(d.load_all(args.eval_samples) for d in domains((args.fineSizeH, args.fineSizeW)))
+    except (ValueError, ImportError) as error:
+        sys.exit(f"train.py: {error}")
+    return train, held_out
+
+
+def data_size(domain):
+    return len(domain) if hasattr(domain, "load") else len(domain[0])
 
 
 def check_continued_config(run_dir, config):
@@ -131,6 +180,7 @@ def main(argv=None):
     dataset = unpaired_dataset(
         domain_a, domain_b, batch_size=args.batch_size, seed=args.seed,
         crop=(args.fineSizeH, args.fineSizeW), flip=not args.no_flip,
+        cache="" if args.cache and (args.dataroot or args.coco_annotations) else None,
     )
     strategy = tf.distribute.MirroredStrategy() if args.strategy == "mirrored" else tf.distribute.get_strategy()
     with strategy.scope():
@@ -149,7 +199,7 @@ def main(argv=None):
     initial_epoch = callbacks.RunState.restore(model, run_dir) if args.continue_train else 0
     epochs = args.niter + args.niter_decay
     print(f"train.py: run {run_dir}, {strategy.num_replicas_in_sync} replica(s), epochs "
-          f"{initial_epoch + 1}..{epochs}, {len(domain_a[0])}/{len(domain_b[0])} images A/B", flush=True)
+          f"{initial_epoch + 1}..{epochs}, {data_size(domain_a)}/{data_size(domain_b)} images A/B", flush=True)
 
     steps = [
         callbacks.LinearDecay(args.lr, args.niter, args.niter_decay),

@@ -139,7 +139,10 @@ def test_train_py_rejects_bad_options(capsys):
 
     for argv, message in ((["--fineSizeH", "30"], "multiple of 4"),
                           (["--ins_max", "5"], "multiple of --ins_per"),
-                          (["--loadSizeH", "20"], "at least --fineSizeH")):
+                          (["--loadSizeH", "20"], "at least --fineSizeH"),
+                          (["--fineSizeW", "20", "--loadSizeW", "20"], "must be at least 24"),
+                          (["--coco_annotations", "x.json"], "needs --coco_images, --classA and --classB"),
+                          (["--dataroot", "d", "--coco_annotations", "x.json"], "not both")):
         with pytest.raises(SystemExit):
             train.parse_args(argv)
         assert message in capsys.readouterr().err

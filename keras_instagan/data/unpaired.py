@@ -2,10 +2,14 @@
 
 As in the official loader, an epoch has max(|A|, |B|) elements: domain A in a shuffled order, domain
 B drawn independently of A. Batches are complete (`drop_remainder`), so every replica of a
-distribution strategy gets the same number of samples.
+distribution strategy gets the same number of samples. A domain is either NumPy arrays in memory
+(the synthetic data) or an `InstanceDomain` read from files (`FolderDomain`, `CocoDomain`), decoded
+in parallel, optionally cached, and prefetched.
 """
 
 import tensorflow as tf
+
+from keras_instagan.data.domain import InstanceDomain
 
 
 def crop_and_flip(image, masks, size, flip, seed=None):
@@ -18,39 +22,91 @@ def crop_and_flip(image, masks, size, flip, seed=None):
     return stacked[..., :3], stacked[..., 3:]
 
 
-def _shuffled(arrays, seed, shuffle, augment):
-    dataset = tf.data.Dataset.from_tensor_slices(arrays)
+def sort_by_area(masks):
+    """`(H, W, N)` masks reordered largest first (stable), e.g. after a crop cut an instance away."""
+    area = tf.reduce_sum(masks + 1.0, axis=(0, 1))
+    return tf.gather(masks, tf.argsort(area, direction="DESCENDING", stable=True), axis=-1)
+
+
+def _size(domain):
+    return len(domain) if isinstance(domain, InstanceDomain) else len(domain[0])
+
+
+def _stored_size(domain):
+    return domain.output_size() if isinstance(domain, InstanceDomain) else tuple(domain[0].shape[1:3])
+
+
+def _read(domain):
+    """index → (image, masks) tensors, decoded by `domain.load` (PIL releases the GIL while decoding)."""
+    height, width = domain.output_size()
+
+    def read(index):
+        image, masks = tf.numpy_function(domain.load, [index], (tf.float32, tf.float32), stateful=False)
+        image.set_shape((height, width, 3))
+        masks.set_shape((height, width, domain.ins_max))
+        return image, masks
+
+    return read
+
+
+def _samples(domain, seed, shuffle, augment, cache):
+    """One domain's endless stream of augmented samples, reshuffled each epoch."""
+    parallel = tf.data.AUTOTUNE
+    if isinstance(domain, InstanceDomain):
+        dataset = tf.data.Dataset.range(len(domain))
+        if cache is not None:
+            dataset = dataset.map(_read(domain), num_parallel_calls=parallel).cache(cache)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices(tuple(domain))
     if shuffle:
-        dataset = dataset.shuffle(len(arrays[0]), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(_size(domain), seed=seed, reshuffle_each_iteration=True)
+    if isinstance(domain, InstanceDomain) and cache is None:
+        dataset = dataset.map(_read(domain), num_parallel_calls=parallel)
     if augment is not None:
-        dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(augment, num_parallel_calls=parallel)
     return dataset.repeat()
 
 
-def unpaired_dataset(domain_a, domain_b, batch_size=1, shuffle=True, seed=None, crop=None, flip=False):
-    """`((images_A, masks_A), (images_B, masks_B))` NumPy arrays → batched unpaired `tf.data.Dataset`.
+def unpaired_dataset(domain_a, domain_b, batch_size=1, shuffle=True, seed=None, crop=None, flip=False,
+                     cache=None):
+    """Two domains → batched unpaired `tf.data.Dataset` of `((image_A, masks_A), (image_B, masks_B))`.
 
     Args:
-        domain_a, domain_b: `(images (n, H, W, 3) in [-1, 1], masks (n, H, W, ins_max))`.
+        domain_a, domain_b: each either `(images (n, H, W, 3) in [-1, 1], masks (n, H, W, ins_max))`
+            NumPy arrays, or an `InstanceDomain` (`FolderDomain`, `CocoDomain`) read from files.
         batch_size: samples per batch; the last incomplete batch of an epoch is dropped.
         shuffle: shuffle A and draw B at random (True) or take both in order (False).
         seed: seed of the shuffles.
         crop: `(H, W)` of a random crop (official `fineSize`), or None to keep the stored size.
         flip: random horizontal flips (official default in training).
+        cache: for file domains, keep the decoded samples (at load size, before the random crop)
+            in memory (`""`) or in a cache file (a path); None decodes every epoch anew.
+
+    After the crop, masks are re-sorted largest first (a crop can cut an instance away; its slot
+    becomes empty and moves to the end).
     """
-    length = max(len(domain_a[0]), len(domain_b[0]))
+    length = max(_size(domain_a), _size(domain_b))
     if length < batch_size:
         raise ValueError(
             f"unpaired_dataset: batch_size={batch_size} is larger than the data set ({length} samples)."
         )
+    for name, domain in (("domain_a", domain_a), ("domain_b", domain_b)):
+        if _size(domain) == 0:
+            raise ValueError(f"unpaired_dataset: {name} has no samples")
+        stored = _stored_size(domain)
+        if crop is not None and (crop[0] > stored[0] or crop[1] > stored[1]):
+            raise ValueError(f"unpaired_dataset: crop {tuple(crop)} is larger than {name}'s samples "
+                             f"{tuple(stored)} (H, W)")
     augment = None
     if crop is not None or flip:
-        size = crop or tuple(domain_a[0].shape[1:3])
+        size = crop or _stored_size(domain_a)
 
         def augment(image, masks):
-            return crop_and_flip(image, masks, size, flip)
+            image, masks = crop_and_flip(image, masks, size, flip)
+            return image, sort_by_area(masks)
     second_seed = None if seed is None else seed + 1
-    dataset = tf.data.Dataset.zip(
-        (_shuffled(domain_a, seed, shuffle, augment), _shuffled(domain_b, second_seed, shuffle, augment))
-    )
+    dataset = tf.data.Dataset.zip((
+        _samples(domain_a, seed, shuffle, augment, cache and f"{cache}.A"),
+        _samples(domain_b, second_seed, shuffle, augment, cache and f"{cache}.B"),
+    ))
     return dataset.take(length).batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

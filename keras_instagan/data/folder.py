@@ -1,0 +1,95 @@
+"""The official InstaGAN folder layout.
+
+    <dataroot>/<phase>A/<stem>.png            images of domain A (PNG or JPEG)
+    <dataroot>/<phase>A_seg/<stem>_<k>.png    its instance masks, k = 0, 1, ... (PNG or JPEG,
+                                              grayscale or RGB, non-zero = instance)
+    <dataroot>/<phase>B/ ...                  the same for domain B
+
+Differences from the official loader (its bugs, `official-instagan.md` §6, §8): mask paths come from
+the stem, not from replacing every "A" in the path; images may be JPEG; masks may be RGB or
+palette images; an image without mask files is a valid sample (no instance: it translates nothing
+and still trains the discriminator's real side); there is no cap of 20 mask files.
+
+    domain_a = FolderDomain("datasets/shp2gir_coco", "train", "A", load_size=(220, 220), ins_max=4)
+"""
+
+import os
+import re
+from collections import defaultdict
+
+from keras_instagan.data.domain import InstanceDomain, binary_mask, image_size, open_image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_MASK_NAME = re.compile(r"^(?P<stem>.+)_(?P<k>\d+)\.(png|jpe?g)$", re.IGNORECASE)
+
+
+def _files(folder):
+    return sorted(
+        name for name in os.listdir(folder)
+        if name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(os.path.join(folder, name))
+    )
+
+
+class FolderDomain(InstanceDomain):
+    """Domain `domain` ("A" or "B") of `<dataroot>/<phase>…` in the official layout.
+
+    Scanning reads every file's header and checks that each mask has its image's size, so a
+    missing folder, an empty domain, an unreadable file or a misfit mask is a `ValueError` naming the
+    file before training starts.
+
+    Args:
+        dataroot: the folder holding `<phase>A/`, `<phase>A_seg/`, ...
+        phase: "train", "test", "val", "sample", ...
+        domain: "A" or "B".
+        load_size, ins_max: see `InstanceDomain`.
+    """
+
+    def __init__(self, dataroot, phase, domain, load_size=None, ins_max=4):
+        super().__init__(load_size, ins_max)
+        self.image_dir = os.path.join(dataroot, f"{phase}{domain}")
+        self.seg_dir = os.path.join(dataroot, f"{phase}{domain}_seg")
+        for folder in (self.image_dir, self.seg_dir):
+            if not os.path.isdir(folder):
+                raise ValueError(
+                    f"{folder}: folder not found (the official layout has {phase}A/, {phase}A_seg/, "
+                    f"{phase}B/, {phase}B_seg/ under the data root; masks are <stem>_<k>.png)"
+                )
+        images = _files(self.image_dir)
+        if not images:
+            raise ValueError(f"{self.image_dir}: no PNG or JPEG images: domain {domain} is empty")
+        masks = defaultdict(list)
+        for name in _files(self.seg_dir):
+            match = _MASK_NAME.match(name)
+            if match:
+                masks[match["stem"]].append((int(match["k"]), os.path.join(self.seg_dir, name)))
+        self.items = []
+        for name in images:
+            path = os.path.join(self.image_dir, name)
+            mask_paths = [p for _, p in sorted(masks.get(os.path.splitext(name)[0], []))]
+            size = image_size(path)
+            for mask_path in mask_paths:
+                if image_size(mask_path) != size:
+                    raise ValueError(
+                        f"{mask_path}: mask is {image_size(mask_path)[1]}×{image_size(mask_path)[0]} "
+                        f"(H×W), its image {path} is {size[1]}×{size[0]}"
+                    )
+            self.items.append((path, mask_paths))
+
+    def __len__(self):
+        return len(self.items)
+
+    def read(self, index):
+        path, mask_paths = self.items[index]
+        image = open_image(path, "RGB")
+        masks = []
+        for mask_path in mask_paths:
+            mask = binary_mask(open_image(mask_path))
+            if mask.shape != (image.size[1], image.size[0]):
+                raise ValueError(f"{mask_path}: mask is {mask.shape[0]}×{mask.shape[1]}, its image "
+                                 f"{path} is {image.size[1]}×{image.size[0]}")
+            masks.append(mask)
+        return image, masks, path
+
+    def instance_counts(self):
+        """Mask files per image, in the domain's order."""
+        return [len(mask_paths) for _, mask_paths in self.items]
