@@ -150,10 +150,31 @@ def check_continued_config(run_dir, config):
         sys.exit(f"train.py: --continue_train but {path} does not exist; start the run without it.")
     with open(path) as f:
         saved = json.load(f)
-    changed = [f"--{k}: saved {saved.get(k)}, now {config[k]}" for k in ARCHITECTURE if saved.get(k) != config[k]]
+    changed = [f"--{k}: saved {saved[k]}, now {config[k]}" for k in ARCHITECTURE
+               if k in saved and saved[k] != config[k]]
     if changed:
         sys.exit("train.py: --continue_train with options that change the networks or data:\n  "
                  + "\n  ".join(changed))
+    return saved
+
+
+def resume(model, run_dir):
+    """The epoch to continue from: the run's last `state/`, or, for a run without one (a converted
+    official checkpoint), its `.keras` networks with fresh optimizers and image pools from epoch 1."""
+    from keras_instagan import callbacks
+    from keras_instagan.run import load_networks
+
+    if os.path.exists(os.path.join(run_dir, "state", "epoch.json")):
+        return callbacks.RunState.restore(model, run_dir)
+    try:
+        names = load_networks(model, run_dir)
+    except ValueError as error:
+        sys.exit(f"train.py: --continue_train: {error}")
+    if not names:
+        sys.exit(f"train.py: --continue_train but {run_dir} holds neither state/ nor G_A.keras … D_B.keras")
+    print(f"train.py: no state/ in {run_dir}: starting from its networks {', '.join(names)} with fresh "
+          "optimizers and image pools, at epoch 1", flush=True)
+    return 0
 
 
 def main(argv=None):
@@ -170,7 +191,9 @@ def main(argv=None):
     config["versions"] = {"keras_instagan": keras_instagan.__version__, "keras": keras.__version__,
                           "tensorflow": tf.__version__}
     if args.continue_train:
-        check_continued_config(run_dir, config)
+        saved = check_continued_config(run_dir, config)
+        if "converted_from" in saved:
+            config["converted_from"] = saved["converted_from"]
     os.makedirs(run_dir, exist_ok=True)
     with open(os.path.join(run_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
@@ -196,7 +219,7 @@ def main(argv=None):
     if args.jit_compile and strategy.num_replicas_in_sync > 1:
         print("train.py: --jit_compile is ignored with several replicas (XLA cannot hold the "
               "cross-replica updates)", flush=True)
-    initial_epoch = callbacks.RunState.restore(model, run_dir) if args.continue_train else 0
+    initial_epoch = resume(model, run_dir) if args.continue_train else 0
     epochs = args.niter + args.niter_decay
     print(f"train.py: run {run_dir}, {strategy.num_replicas_in_sync} replica(s), epochs "
           f"{initial_epoch + 1}..{epochs}, {data_size(domain_a)}/{data_size(domain_b)} images A/B", flush=True)

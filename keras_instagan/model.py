@@ -346,6 +346,20 @@ class InstaGAN(keras.Model):
         np.put_along_axis(translated, order[:, None, None, :], np.concatenate(outputs, -1), axis=-1)
         return image, translated
 
+    @classmethod
+    def from_run(cls, run_dir, **overrides):
+        """An `InstaGAN` from a run directory written by `train.py` or `keras_instagan.convert`.
+
+        `config.json` gives the options (official values for those a converted run does not record;
+        widths and depths come from the saved networks); the networks are loaded from
+        `G_A.keras` … `D_B.keras`, those the run holds (a converted run may hold the generators
+        only; the others keep fresh weights), or, for a run stopped before its end, from its last
+        `state/`. `overrides` replace options, e.g. `ins_per=4` for inference in larger chunks.
+        """
+        from keras_instagan.run import load_run
+
+        return load_run(run_dir, **overrides)
+
     def get_config(self):
         return {
             **super().get_config(),

@@ -127,3 +127,35 @@ def test_command_line_writes_a_run_directory(checkpoints, tmp_path):
         capture_output=True, text=True, timeout=600,
     )
     assert missing.returncode != 0 and "no latest_net_" in missing.stderr
+
+
+def test_converted_run_translates_and_continues_training(checkpoints, tmp_path):
+    """The converted run directory is what `InstaGAN.from_run`, translate and train.py
+    --continue_train take."""
+    import train
+
+    from keras_instagan import InstaGAN
+
+    folder, generator, _ = checkpoints
+    out = tmp_path / "run"
+    assert convert.convert(folder, 200, out) == ["D_A", "G_A"]
+    model = InstaGAN.from_run(out)
+    assert (model.ngf, model.n_blocks, model.ndf, model.n_layers, model.ins_per) == (8, 9, 8, 3, 2)
+    rng = np.random.default_rng(3)
+    image, masks = random_image(rng, 1, 32, 48), random_masks(rng, 1, 32, 48, 2)
+    masks = masks[..., np.argsort(-(masks + 1).sum(axis=(0, 1, 2)))]  # one chunk, largest first
+    with torch.no_grad():
+        expected = generator(to_torch(image, masks)).numpy().transpose(0, 2, 3, 1)
+    fake_image, fake_masks = model.translate(image, masks, "AtoB")
+    assert max_diff(fake_image, expected[..., :3]) < 1e-4
+    assert max_diff(fake_masks, expected[..., 3:]) < 1e-4
+
+    config = {**vars(train.parse_args(["--ngf", "8", "--ndf", "8", "--n_blocks", "9"])), "versions": {}}
+    assert train.check_continued_config(str(out), config)["epoch"] == "200"
+    fresh = InstaGAN(ngf=8, ndf=8, n_blocks=9, pool_size=0)
+    assert train.resume(fresh, str(out)) == 0
+    assert max_diff(fresh.G_A.weights[0], model.G_A.weights[0]) == 0
+    with pytest.raises(SystemExit, match="--ngf: saved 8, now 16"):
+        train.check_continued_config(str(out), {**config, "ngf": 16})
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        InstaGAN.from_run(folder)

@@ -11,9 +11,9 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
-from utils import numpy
+from utils import numpy, random_image, random_masks
 
-from keras_instagan import callbacks
+from keras_instagan import InstaGAN, callbacks
 from keras_instagan.data import shapes, unpaired_dataset
 from keras_instagan.data.unpaired import crop_and_flip
 from keras_instagan.metrics import background_error
@@ -119,6 +119,14 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path):
 
     reloaded = keras.saving.load_model(run_dir / "G_A.keras")
     assert all(np.array_equal(numpy(a), b) for a, b in zip(reloaded.weights, weights_after_1))
+    from_run = InstaGAN.from_run(run_dir)
+    assert (from_run.ngf, from_run.n_blocks, from_run.ins_max, from_run.pool_size) == (4, 1, 4, 2)
+    assert all(np.array_equal(numpy(a), b) for a, b in zip(from_run.G_A.weights, weights_after_1))
+    assert all(np.array_equal(numpy(a), numpy(b)) for a, b in zip(from_run.D_B.weights, first.D_B.weights))
+    rng = np.random.default_rng(0)
+    image, masks = random_image(rng, 1, 32, 32), random_masks(rng, 1, 32, 32, 3, empty={(0, 2)})
+    for got, expected in zip(from_run.translate(image, masks, "BtoA"), first.translate(image, masks, "BtoA")):
+        np.testing.assert_allclose(got, expected, atol=1e-5)
 
     second = train.main([*common, "--niter_decay", "1", "--continue_train"])
     assert int(second.g_optimizer.iterations) == 2 * steps_per_epoch

@@ -1,0 +1,180 @@
+"""Serve an exported InstaGAN generator with ONNX Runtime: NumPy + onnxruntime only.
+
+    from instagan_runner import Runner
+
+    runner = Runner("G_A.onnx")                     # CUDA when available, else CPU
+    image, masks = runner.translate(rgb_uint8, [mask_0, mask_1, ...])
+    print(runner.provider)                           # the provider that actually runs
+
+    python -m instagan_runner --model G_A.onnx --image in.png --masks m0.png m1.png --out out.png
+    python -m instagan_runner --model G_A.onnx --dataroot data --phase test --domain A --out results/
+
+The `.onnx` file is one generator step (`keras_instagan.export`): image `(B, H, W, 3)` in [-1, 1]
+and a chunk of `ins_per` masks `(B, H, W, ins_per)` (−1 background, +1 instance) → the translated
+image and masks. Its JSON sidecar (`<model>.json`) gives `ins_per`. The runner does what
+`InstaGAN.translate` does: instances sorted by area, chunks of `ins_per` translated one after another
+on the image the previous chunk produced, empty chunks skipped, masks returned in the input order.
+Importing this module imports neither TensorFlow nor Keras (tested).
+"""
+
+import json
+import os
+
+import numpy as np
+
+
+class RunnerInputError(ValueError):
+    """Input the runner cannot use: wrong dtype, shape, size or a mask/image mismatch."""
+
+
+def _providers(preferred):
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if preferred is not None:
+        missing = [p for p in preferred if p not in available]
+        if missing:
+            raise RunnerInputError(f"providers {missing} are not available; available: {available}")
+        return list(preferred)
+    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+def resize_bilinear(array, height, width):
+    """`(H, W, C)` float array → `(height, width, C)`, bilinear with half-pixel centres."""
+    in_h, in_w = array.shape[:2]
+    ys = np.clip((np.arange(height) + 0.5) * in_h / height - 0.5, 0, in_h - 1)
+    xs = np.clip((np.arange(width) + 0.5) * in_w / width - 0.5, 0, in_w - 1)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, in_h - 1), np.minimum(x0 + 1, in_w - 1)
+    wy, wx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    top = array[y0][:, x0] * (1 - wx) + array[y0][:, x1] * wx
+    bottom = array[y1][:, x0] * (1 - wx) + array[y1][:, x1] * wx
+    return (top * (1 - wy) + bottom * wy).astype(array.dtype)
+
+
+class Runner:
+    """An exported generator step and the sequential translation around it.
+
+    Args:
+        model_path: the `.onnx` file written by `keras_instagan.export` (its `.json` sidecar beside it).
+        providers: ONNX Runtime providers to use, or None for CUDA when available, else CPU.
+        ins_per: masks per step; default from the sidecar.
+    """
+
+    def __init__(self, model_path, providers=None, ins_per=None):
+        import onnxruntime
+
+        if not os.path.exists(model_path):
+            raise FileNotFoundError(f"{model_path}: model file not found")
+        sidecar = os.path.splitext(model_path)[0] + ".json"
+        self.metadata = {}
+        if os.path.exists(sidecar):
+            with open(sidecar) as f:
+                self.metadata = json.load(f)
+        self.ins_per = int(ins_per or self.metadata.get("ins_per", 2))
+        self.session = onnxruntime.InferenceSession(model_path, providers=_providers(providers))
+        self.provider = self.session.get_providers()[0]
+        inputs = {i.name for i in self.session.get_inputs()}
+        if inputs != {"image", "masks"}:
+            raise RunnerInputError(f"{model_path}: inputs {sorted(inputs)}, expected 'image' and 'masks'")
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def step(self, image, masks):
+        """One generator call: float32 `(B, H, W, 3)`, `(B, H, W, ins_per)` in [-1, 1] → the same."""
+        outputs = dict(zip(self.output_names, self.session.run(None, {"image": image, "masks": masks})))
+        return outputs["fake_image"], outputs["fake_masks"]
+
+    def translate_float(self, image, masks):
+        """Sequential translation in the network's units: image `(B, H, W, 3)` in [-1, 1], masks
+        `(B, H, W, N)` (−1 background, +1 instance, empty slots all −1), N ≥ 1 →
+        `(image, masks)` float32, masks in the input order. Equals `InstaGAN.translate`."""
+        image = np.ascontiguousarray(image, np.float32)
+        masks = np.ascontiguousarray(masks, np.float32)
+        if image.ndim != 4 or image.shape[-1] != 3:
+            raise RunnerInputError(f"image: expected (B, H, W, 3), got {image.shape}")
+        if masks.ndim != 4 or masks.shape[:3] != image.shape[:3] or masks.shape[-1] < 1:
+            raise RunnerInputError(f"masks: expected (B, H, W, N ≥ 1) with (B, H, W) = {image.shape[:3]}, "
+                                   f"got {masks.shape}")
+        if image.shape[1] % 4 or image.shape[2] % 4:
+            raise RunnerInputError(f"image: H×W {image.shape[1]}×{image.shape[2]} must be multiples of 4 "
+                                   "(pass size= to resize)")
+        count = masks.shape[-1]
+        order = np.argsort(-(masks + 1.0).sum(axis=(1, 2)), axis=-1, kind="stable")
+        ordered = np.take_along_axis(masks, order[:, None, None, :], axis=-1)
+        padding = (-count) % self.ins_per
+        ordered = np.concatenate([ordered, -np.ones((*masks.shape[:3], padding), np.float32)], -1)
+        outputs = []
+        for start in range(0, ordered.shape[-1], self.ins_per):
+            chunk = np.ascontiguousarray(ordered[..., start:start + self.ins_per])
+            active = (chunk > -1).any(axis=(1, 2, 3))
+            if not active.any():
+                outputs.append(chunk)
+                continue
+            fake_image, fake_masks = self.step(image, chunk)
+            image = np.where(active[:, None, None, None], fake_image, image)
+            outputs.append(fake_masks)
+        translated = np.empty_like(masks)
+        np.put_along_axis(translated, order[:, None, None, :], np.concatenate(outputs, -1)[..., :count], axis=-1)
+        return image, translated
+
+    def translate(self, image, masks, size=None):
+        """What an app has → what it shows.
+
+        Args:
+            image: uint8 RGB `(H, W, 3)`, or a batch `(B, H, W, 3)`.
+            masks: for one image a list of binary `(H, W)` masks (bool, or 0/1 or 0/255 integers),
+                or an array `(N, H, W)`; for a batch, one such list per image (counts may differ;
+                an image may have none).
+            size: `(H, W)` to resize to before translating (multiples of 4); results are resized back.
+                Without it H and W must be multiples of 4.
+
+        Returns:
+            `(image, masks)`: uint8 RGB like the input, and per image a bool `(N, H, W)` array of the
+            translated masks in the input order (for a batch, a list of them).
+        """
+        batched = isinstance(image, np.ndarray) and image.ndim == 4
+        images = image if batched else [image]
+        mask_sets = masks if batched else [masks]
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+            raise RunnerInputError(f"image: expected a uint8 NumPy array, got "
+                                   f"{getattr(image, 'dtype', type(image).__name__)}")
+        if image.ndim not in (3, 4) or image.shape[-1] != 3:
+            raise RunnerInputError(f"image: expected (H, W, 3) or (B, H, W, 3) RGB, got {image.shape}")
+        if len(mask_sets) != len(images):
+            raise RunnerInputError(f"masks: {len(mask_sets)} mask lists for a batch of {len(images)} images")
+        height, width = image.shape[-3:-1]
+        target = tuple(size) if size is not None else (height, width)
+        if target[0] % 4 or target[1] % 4:
+            raise RunnerInputError(f"size: H×W {target[0]}×{target[1]} must be multiples of 4"
+                                   + ("" if size is not None else "; pass size= to resize"))
+        count = max(1, max(len(m) for m in mask_sets))
+        floats = np.empty((len(images), *target, 3), np.float32)
+        stacked = -np.ones((len(images), *target, count), np.float32)
+        for b, (pixels, instance_masks) in enumerate(zip(images, mask_sets)):
+            floats[b] = self._resize(pixels.astype(np.float32) / 127.5 - 1.0, target)
+            for k, mask in enumerate(instance_masks):
+                mask = np.asarray(mask)
+                if mask.shape != (height, width):
+                    raise RunnerInputError(f"masks[{k}]" + (f" of image {b}" if batched else "")
+                                           + f": shape {mask.shape}, the image is {height}×{width}")
+                if mask.dtype != bool and not np.isin(mask, (0, 1, 255)).all():
+                    raise RunnerInputError(f"masks[{k}]: not binary (values other than 0/1/255); "
+                                           "threshold it first")
+                binary = np.where(mask > 0, 1.0, -1.0).astype(np.float32)[..., None]
+                stacked[b, ..., k] = self._resize(binary, target)[..., 0]
+        fake, fake_masks = self.translate_float(floats, stacked)
+        out_images, out_masks = [], []
+        for b, instance_masks in enumerate(mask_sets):
+            pixels = self._resize(fake[b], (height, width))
+            out_images.append(np.clip(np.round((pixels + 1.0) * 127.5), 0, 255).astype(np.uint8))
+            back = self._resize(fake_masks[b], (height, width))
+            out_masks.append(np.moveaxis(back[..., :len(instance_masks)] > 0, -1, 0))
+        if batched:
+            return np.stack(out_images), out_masks
+        return out_images[0], out_masks[0]
+
+    @staticmethod
+    def _resize(array, size):
+        if array.shape[:2] == tuple(size):
+            return array
+        return resize_bilinear(array, *size)
