@@ -1,0 +1,95 @@
+"""Latency of one generator step on each runtime: Keras eager, tf.function, ONNX Runtime, LiteRT.
+
+    python bench/inference.py                  # 256×256, ngf 64, 9 blocks, image + 2 masks
+    python bench/inference.py --size 128 --repeats 5
+
+One step = `SetGenerator([image (1, 256, 256, 3), masks (1, 256, 256, 2)])`, both masks non-empty,
+random official-size weights (the cost does not depend on the values). Median of `--repeats` calls
+after one warm-up call, on `--threads` threads. The official PyTorch forward takes 3.20 s on these
+2 cores (official-instagan.md §9); targets: the fastest runtime ≤ 1.9 s, and ONNX Runtime (the one
+production uses) no slower than tf.function. ONNX Runtime uses CUDA when onnxruntime-gpu and a GPU
+are there (the `provider` field says which ran). The last line printed is JSON.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+
+OFFICIAL_SECONDS = 3.20
+
+
+def median_seconds(call, repeats):
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--ngf", type=int, default=64)
+    p.add_argument("--n_blocks", type=int, default=9)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import numpy as np
+    import onnxruntime
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_instagan import SetGenerator
+    from keras_instagan.export import export_litert, export_onnx, sample_inputs
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    keras.utils.set_random_seed(0)
+    generator = SetGenerator(args.ngf, args.n_blocks)
+    image, masks = sample_inputs(3, args.size, args.size)
+    masks = np.ascontiguousarray(masks[..., :2])  # two non-empty masks
+    traced = tf.function(lambda i, m: generator([i, m], training=False))
+    results = {
+        "keras_eager": median_seconds(lambda: generator([image, masks], training=False), args.repeats),
+        "tf_function": median_seconds(lambda: traced(image, masks), args.repeats),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_onnx(generator, os.path.join(tmp, "g.onnx"), 2)
+        litert_path = export_litert(generator, os.path.join(tmp, "g.tflite"), 2)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = args.threads
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                     if p in onnxruntime.get_available_providers()]
+        session = onnxruntime.InferenceSession(onnx_path, options, providers=providers)
+        feed = {"image": image, "masks": masks}
+        results["onnxruntime"] = median_seconds(lambda: session.run(None, feed), args.repeats)
+        interpreter = Interpreter(litert_path, num_threads=args.threads)
+        runner = interpreter.get_signature_runner()
+        results["litert"] = median_seconds(lambda: runner(image=image, masks=masks), args.repeats)
+    fastest = min(results, key=results.get)
+    summary = {
+        "seconds": {k: round(v, 3) for k, v in results.items()},
+        "official_pytorch_seconds": OFFICIAL_SECONDS,
+        "fastest": fastest,
+        "fastest_ratio_to_official": round(results[fastest] / OFFICIAL_SECONDS, 3),
+        "fastest_target_met": results[fastest] <= 1.9,
+        "onnxruntime_vs_tf_function": round(results["onnxruntime"] / results["tf_function"], 3),
+        "onnxruntime_target_met": results["onnxruntime"] <= results["tf_function"],
+        "provider": session.get_providers()[0],
+        "config": {"size": args.size, "ngf": args.ngf, "n_blocks": args.n_blocks, "masks": 2,
+                   "threads": args.threads, "repeats": args.repeats},
+    }
+    for name, seconds in results.items():
+        print(f"{name:12s} {seconds:.3f} s")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
