@@ -121,20 +121,20 @@ def load_real_data(args):
     from keras_instagan.data import CocoDomain, FolderDomain
     from keras_instagan.data.coco import load_annotations
 
-    def domains(size):
-        if args.dataroot:
-            return tuple(FolderDomain(args.dataroot, args.phase, side, size, args.ins_max) for side in "AB")
-        return tuple(
-            CocoDomain(args.coco_annotations, args.coco_images, category, size, args.ins_max,
-                       include_crowd=not args.no_crowd, min_area=args.min_area,
-                       image_size=args.coco_image_size, annotations=annotations)
-            for category in (args.classA, args.classB)
-        )
-
+    size = (args.loadSizeH, args.loadSizeW)
     try:
-        annotations = load_annotations(args.coco_annotations) if args.coco_annotations else None
-        train = domains((args.loadSizeH, args.loadSizeW))
-        held_out = tuple(d.load_all(args.eval_samples) for d in domains((args.fineSizeH, args.fineSizeW)))
+        if args.dataroot:
+            train = tuple(FolderDomain(args.dataroot, args.phase, side, size, args.ins_max) for side in "AB")
+        else:
+            annotations = load_annotations(args.coco_annotations)
+            train = tuple(
+                CocoDomain(args.coco_annotations, args.coco_images, category, size, args.ins_max,
+                           include_crowd=not args.no_crowd, min_area=args.min_area,
+                           image_size=args.coco_image_size, annotations=annotations)
+                for category in (args.classA, args.classB)
+            )
+        fine = (args.fineSizeH, args.fineSizeW)
+        held_out = tuple(d.resized(fine).load_all(args.eval_samples) for d in train)
     except (ValueError, ImportError) as error:
         sys.exit(f"train.py: {error}")
     return train, held_out

@@ -14,6 +14,7 @@ discriminator sees soft real and soft fake masks). Bicubic resizing of 8-bit mas
 [0, 255], so masks stay in [-1, 1].
 """
 
+import copy
 import functools
 
 import numpy as np
@@ -113,6 +114,12 @@ class InstanceDomain:
     def output_size(self):
         """(H, W) of every loaded sample: the load size, or the stored size of the first image."""
         return self.load_size or self._first_size
+
+    def resized(self, load_size):
+        """The same samples (no rescan of the files) loaded at another `(H, W)`."""
+        clone = copy.copy(self)
+        clone.load_size = tuple(int(s) for s in load_size)
+        return clone
 
     def load_all(self, count=None):
         """The first `count` samples (all by default) stacked: `(images, masks)` NumPy arrays."""

@@ -68,11 +68,10 @@ class FolderDomain(InstanceDomain):
             mask_paths = [p for _, p in sorted(masks.get(os.path.splitext(name)[0], []))]
             size = image_size(path)
             for mask_path in mask_paths:
-                if image_size(mask_path) != size:
-                    raise ValueError(
-                        f"{mask_path}: mask is {image_size(mask_path)[1]}×{image_size(mask_path)[0]} "
-                        f"(H×W), its image {path} is {size[1]}×{size[0]}"
-                    )
+                mask_size = image_size(mask_path)
+                if mask_size != size:
+                    raise ValueError(f"{mask_path}: mask is {mask_size[1]}×{mask_size[0]} (H×W), its "
+                                     f"image {path} is {size[1]}×{size[0]}")
             self.items.append((path, mask_paths))
 
     def __len__(self):
