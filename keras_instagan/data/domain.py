@@ -14,6 +14,7 @@ discriminator sees soft real and soft fake masks). Bicubic resizing of 8-bit mas
 [0, 255], so masks stay in [-1, 1].
 """
 
+import contextlib
 import copy
 import functools
 
@@ -22,31 +23,31 @@ import numpy as np
 _MASK_THRESHOLD = 0
 
 
-def open_image(path, mode=None):
-    """A decoded PIL image; a clear `ValueError` naming the file if it is missing or unreadable."""
+@contextlib.contextmanager
+def _opened(path, problem):
+    """`PIL.Image.open(path)`, turning a missing or unreadable file into a `ValueError` naming it."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            image.load()
-            return image.convert(mode) if mode else image.copy()
+            yield image
     except FileNotFoundError:
         raise ValueError(f"{path}: file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"{path}: not a readable image (corrupt or truncated?): {error}") from None
+        raise ValueError(f"{path}: not a readable image ({problem}): {error}") from None
+
+
+def open_image(path, mode=None):
+    """A decoded PIL image; a clear `ValueError` naming the file if it is missing or unreadable."""
+    with _opened(path, "corrupt or truncated?") as image:
+        image.load()
+        return image.convert(mode) if mode else image.copy()
 
 
 def image_size(path):
     """(width, height) from the file header only; a clear `ValueError` naming an unreadable file."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except FileNotFoundError:
-        raise ValueError(f"{path}: file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"{path}: not a readable image (corrupt or not PNG/JPEG?): {error}") from None
+    with _opened(path, "corrupt or not PNG/JPEG?") as image:
+        return image.size
 
 
 def binary_mask(image):
