@@ -22,6 +22,8 @@ import os
 
 import numpy as np
 
+from instagan_runner.sequential import sequential_translate
+
 
 class RunnerInputError(ValueError):
     """Input the runner cannot use: wrong dtype, shape, size or a mask/image mismatch."""
@@ -98,24 +100,7 @@ class Runner:
         if image.shape[1] % 4 or image.shape[2] % 4:
             raise RunnerInputError(f"image: H×W {image.shape[1]}×{image.shape[2]} must be multiples of 4 "
                                    "(pass size= to resize)")
-        count = masks.shape[-1]
-        order = np.argsort(-(masks + 1.0).sum(axis=(1, 2)), axis=-1, kind="stable")
-        ordered = np.take_along_axis(masks, order[:, None, None, :], axis=-1)
-        padding = (-count) % self.ins_per
-        ordered = np.concatenate([ordered, -np.ones((*masks.shape[:3], padding), np.float32)], -1)
-        outputs = []
-        for start in range(0, ordered.shape[-1], self.ins_per):
-            chunk = np.ascontiguousarray(ordered[..., start:start + self.ins_per])
-            active = (chunk > -1).any(axis=(1, 2, 3))
-            if not active.any():
-                outputs.append(chunk)
-                continue
-            fake_image, fake_masks = self.step(image, chunk)
-            image = np.where(active[:, None, None, None], fake_image, image)
-            outputs.append(fake_masks)
-        translated = np.empty_like(masks)
-        np.put_along_axis(translated, order[:, None, None, :], np.concatenate(outputs, -1)[..., :count], axis=-1)
-        return image, translated
+        return sequential_translate(self.step, image, masks, self.ins_per)
 
     def translate(self, image, masks, size=None):
         """What an app has → what it shows.

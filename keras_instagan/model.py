@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from instagan_runner.sequential import sequential_translate
 from keras_instagan import losses
 from keras_instagan.layers import PACKAGE
 from keras_instagan.networks import SetDiscriminator, SetGenerator, check_inputs, nonempty_slots
@@ -312,7 +313,8 @@ class InstaGAN(keras.Model):
 
         Masks are sorted by decreasing (soft) area, split into chunks of `ins_per`, and each chunk with an
         instance is translated on the image the previous chunk produced (empty chunks are skipped;
-        a sample without an instance in a chunk keeps its image).
+        a sample without an instance in a chunk keeps its image). The loop is
+        `instagan_runner.sequential_translate`, shared with the ONNX Runtime runner.
 
         Args:
             image: `(B, H, W, 3)` in [-1, 1], H and W multiples of 4.
@@ -329,22 +331,11 @@ class InstaGAN(keras.Model):
         image = np.asarray(image, "float32")
         masks = np.asarray(masks, "float32")
         check_inputs([image, masks], "translate", multiple_of=4)
-        area = (masks + 1.0).sum(axis=(1, 2))  # soft area, as the official `select_masks` ranks
-        order = np.argsort(-area, axis=-1, kind="stable")  # (B, N)
-        sorted_masks = np.take_along_axis(masks, order[:, None, None, :], axis=-1)
-        outputs = []
-        for start in range(0, masks.shape[-1], self.ins_per):
-            chunk = sorted_masks[..., start:start + self.ins_per]
-            active = (chunk > -1).any(axis=(1, 2, 3))
-            if not active.any():
-                outputs.append(chunk)
-                continue
-            fake_image, fake_masks = generator([image, chunk])
-            image = np.where(active[:, None, None, None], ops.convert_to_numpy(fake_image), image)
-            outputs.append(ops.convert_to_numpy(fake_masks))
-        translated = np.empty_like(masks)
-        np.put_along_axis(translated, order[:, None, None, :], np.concatenate(outputs, -1), axis=-1)
-        return image, translated
+
+        def step(image, chunk):
+            return tuple(ops.convert_to_numpy(x) for x in generator([image, chunk]))
+
+        return sequential_translate(step, image, masks, self.ins_per)
 
     @classmethod
     def from_run(cls, run_dir, **overrides):

@@ -80,14 +80,7 @@ class FolderDomain(InstanceDomain):
     def read(self, index):
         path, mask_paths = self.items[index]
         image = open_image(path, "RGB")
-        masks = []
-        for mask_path in mask_paths:
-            mask = binary_mask(open_image(mask_path))
-            if mask.shape != (image.size[1], image.size[0]):
-                raise ValueError(f"{mask_path}: mask is {mask.shape[0]}×{mask.shape[1]}, its image "
-                                 f"{path} is {image.size[1]}×{image.size[0]}")
-            masks.append(mask)
-        return image, masks, path
+        return image, [binary_mask(open_image(p)) for p in mask_paths], path  # sizes checked at scan
 
     def instance_counts(self):
         """Mask files per image, in the domain's order."""
