@@ -13,6 +13,11 @@ configuration below, which shows learning on 2 CPU cores in about 10 minutes. Th
 `<checkpoints_dir>/<name>/` receives `config.json`, `log.csv`, `samples/epoch_NNN.png`, resumable
 `state/` (continue a stopped run with `--continue_train`), TensorBoard logs in `tensorboard/` when
 `tensorboard` is installed, and the final `G_A.keras`, `G_B.keras`, `D_A.keras`, `D_B.keras`.
+
+Several machines: start the same command on every worker with `--strategy multiworker --workers
+host0:port,host1:port --worker_index i` (or a `TF_CONFIG` set by a cluster manager); worker 0 writes
+the run directory; restarting every worker after a failure resumes from the last finished epoch
+(`keras_instagan.distributed`).
 """
 
 import argparse
@@ -70,8 +75,12 @@ def parse_args(argv=None):
     p.add_argument("--fineSizeW", type=int, help="training crop width, a multiple of 4")
     p.add_argument("--no_flip", action="store_true", help="no random horizontal flips")
     p.add_argument("--continue_train", action="store_true", help="resume the run from its state/")
-    p.add_argument("--strategy", choices=("default", "mirrored"), default="default",
-                   help="mirrored: tf.distribute.MirroredStrategy over all local GPUs")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                   help="mirrored: tf.distribute.MirroredStrategy over all local GPUs; multiworker: "
+                        "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (or --workers)")
+    p.add_argument("--workers", help="multiworker: host:port of every worker, comma-separated, the same "
+                                     "list on each; writes TF_CONFIG with --worker_index")
+    p.add_argument("--worker_index", type=int, help="multiworker: this worker's place in --workers (0 = chief)")
     p.add_argument("--jit_compile", action="store_true",
                    help="compile the network calls with XLA: faster steps, a longer first step "
                         "(single-replica runs only)")
@@ -98,6 +107,10 @@ def parse_args(argv=None):
                     "stride-2 layers and final 4×4 convolutions)")
     if args.loadSizeH < args.fineSizeH or args.loadSizeW < args.fineSizeW:
         p.error("--loadSizeH/W must be at least --fineSizeH/W (the crop is taken from the loaded image)")
+    if args.workers and args.strategy != "multiworker":
+        p.error("--workers needs --strategy multiworker")
+    if args.workers and args.worker_index is None:
+        p.error("--workers needs --worker_index (this worker's place in the list, 0 = chief)")
     if args.ins_max % args.ins_per:
         p.error(f"--ins_max {args.ins_max} must be a multiple of --ins_per {args.ins_per}")
     return args
@@ -177,8 +190,27 @@ def resume(model, run_dir):
     return 0
 
 
+def make_strategy(args):
+    """The `tf.distribute` strategy of `--strategy`, and whether this process writes the run directory."""
+    import tensorflow as tf
+
+    if args.strategy != "multiworker":
+        return (tf.distribute.MirroredStrategy() if args.strategy == "mirrored"
+                else tf.distribute.get_strategy()), True
+    from keras_instagan import distributed
+
+    try:
+        if args.workers:
+            os.environ["TF_CONFIG"] = distributed.tf_config(args.workers.split(","), args.worker_index)
+        strategy = distributed.multiworker_strategy()
+        return strategy, distributed.is_chief()
+    except ValueError as error:
+        sys.exit(f"train.py: {error}")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    strategy, chief = make_strategy(args)  # first: a multi-worker strategy must precede any TF op
     import keras
     import tensorflow as tf
 
@@ -195,8 +227,9 @@ def main(argv=None):
         if "converted_from" in saved:
             config["converted_from"] = saved["converted_from"]
     os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+    if chief:
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
 
     keras.utils.set_random_seed(args.seed)
     (domain_a, domain_b), samples = load_data(args)
@@ -205,7 +238,14 @@ def main(argv=None):
         crop=(args.fineSizeH, args.fineSizeW), flip=not args.no_flip,
         cache="" if args.cache and (args.dataroot or args.coco_annotations) else None,
     )
-    strategy = tf.distribute.MirroredStrategy() if args.strategy == "mirrored" else tf.distribute.get_strategy()
+    backup, restarted = None, False
+    if args.strategy == "multiworker":
+        from keras_instagan import distributed
+
+        dataset = distributed.shard_by_data(dataset)
+        directory = distributed.backup_dir(run_dir)
+        backup = keras.callbacks.BackupAndRestore(directory)
+        restarted = os.path.exists(os.path.join(directory, "training_metadata.json"))
     with strategy.scope():
         model = InstaGAN(
             ngf=args.ngf, ndf=args.ndf, n_blocks=args.n_blocks, ins_max=args.ins_max,
@@ -222,26 +262,30 @@ def main(argv=None):
     initial_epoch = resume(model, run_dir) if args.continue_train else 0
     epochs = args.niter + args.niter_decay
     print(f"train.py: run {run_dir}, {strategy.num_replicas_in_sync} replica(s), epochs "
-          f"{initial_epoch + 1}..{epochs}, {data_size(domain_a)}/{data_size(domain_b)} images A/B", flush=True)
+          f"{initial_epoch + 1}..{epochs}, {data_size(domain_a)}/{data_size(domain_b)} images A/B"
+          + (", resuming from the last backup" if restarted else ""), flush=True)
 
-    steps = [
-        callbacks.LinearDecay(args.lr, args.niter, args.niter_decay),
-        callbacks.EpochSeconds(),
-        callbacks.SampleGrid(os.path.join(run_dir, "samples"), samples, rows=args.grid_rows),
-        callbacks.RunState(run_dir),
-        callbacks.CSVLog(os.path.join(run_dir, "log.csv"), append=args.continue_train),
-    ]
-    try:
-        import tensorboard  # noqa: F401
+    steps = [callbacks.LinearDecay(args.lr, args.niter, args.niter_decay), callbacks.EpochSeconds()]
+    if backup is not None:  # restores the last finished epoch of a restarted cluster
+        steps.append(backup)
+    if chief:
+        steps += [
+            callbacks.SampleGrid(os.path.join(run_dir, "samples"), samples, rows=args.grid_rows),
+            callbacks.RunState(run_dir),
+            callbacks.CSVLog(os.path.join(run_dir, "log.csv"), append=args.continue_train or restarted),
+        ]
+        try:
+            import tensorboard  # noqa: F401
 
-        steps.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))
-    except ImportError:
-        pass
+            steps.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))
+        except ImportError:
+            pass
     model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=steps,
               verbose=1 if sys.stdout.isatty() else 2)
-    for network in (model.G_A, model.G_B, model.D_A, model.D_B):
-        network.save(os.path.join(run_dir, f"{network.name}.keras"))
-    print(f"train.py: done; generators in {run_dir}/G_A.keras and G_B.keras", flush=True)
+    if chief:
+        for network in (model.G_A, model.G_B, model.D_A, model.D_B):
+            network.save(os.path.join(run_dir, f"{network.name}.keras"))
+        print(f"train.py: done; generators in {run_dir}/G_A.keras and G_B.keras", flush=True)
     return model
 
 

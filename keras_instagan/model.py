@@ -45,6 +45,13 @@ def _global_sum(x):
     return tf.distribute.get_replica_context().all_reduce("SUM", x)
 
 
+def _multi_worker():
+    """Whether the current strategy spans several workers (Keras' own test for its multi-worker path)."""
+    strategy = tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
+        strategy.extended._in_multi_worker_mode()
+
+
 def _default_adam():
     """The official optimizer: Adam(2e-4, β1 0.5, β2 0.999)."""
     return keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
@@ -161,6 +168,14 @@ class InstaGAN(keras.Model):
                 self.build(tf.nest.map_structure(lambda spec: tuple(spec.shape), x.element_spec))
         return super().fit(x, *args, **kwargs)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras' TensorFlow trainer (3.15) draws a batch in `fit` and averages it over the replicas
+        to build the model symbolically; under `MultiWorkerMirroredStrategy` that average fails
+        ("Attempt to convert a value (PerReplica ...)"). A built InstaGAN (`fit` builds it from the
+        element shape) needs no such build."""
+        if not self.built:
+            super()._maybe_symbolic_build(iterator, data_batch)
+
     def _traced(self, network, training):
         """`network(inputs, training)` as one `tf.function` per network, shared by every call site of
         the unrolled step: each network is traced once instead of once per call (3× faster tracing).
@@ -199,7 +214,11 @@ class InstaGAN(keras.Model):
                  "made_b": -ops.ones_like(masks_a), "made_a": -ops.ones_like(masks_b)}
         for i in range(self.steps):
             state = self.sequential_step(i, data, state)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if _multi_worker():
+            # Keras 3.15 averages each log of a multi-worker step over axis 0 (which a scalar lacks).
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def sequential_step(self, i, data, state):
         """Step i (a Python int) of the sequential loop: translate mask chunk i, update G, then D;

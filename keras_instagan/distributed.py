@@ -1,0 +1,81 @@
+"""Training on several machines: TensorFlow's `MultiWorkerMirroredStrategy`, configured by `TF_CONFIG`.
+
+Each worker runs the same program (`python train.py --strategy multiworker ...`) with its own
+`TF_CONFIG`, the JSON TensorFlow reads to find the cluster and its own place in it:
+
+    {"cluster": {"worker": ["10.0.0.1:12345", "10.0.0.2:12345"]}, "task": {"type": "worker", "index": 0}}
+
+Worker 0 is the chief (unless the cluster names a "chief" task): it alone writes the run directory.
+Every worker keeps a `keras.callbacks.BackupAndRestore` backup of its own state (weights, optimizers,
+spectral-norm vectors and its image pool) after each epoch; restarting all workers after a failure
+resumes from the last finished epoch.
+
+The training step is `InstaGAN.train_step`, the same as on one device and under `MirroredStrategy`.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+
+def tf_config(workers, index):
+    """The `TF_CONFIG` JSON for worker `index` of `workers`, a list of `"host:port"` strings."""
+    workers = [w.strip() for w in workers if w.strip()]
+    if len(workers) < 1:
+        raise ValueError("--workers: give at least one host:port")
+    for address in workers:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"--workers: {address!r} is not host:port")
+    if not 0 <= index < len(workers):
+        raise ValueError(f"--worker_index {index} is not in 0..{len(workers) - 1} ({len(workers)} workers)")
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": int(index)}})
+
+
+def cluster_task(environ=None):
+    """`(task type, task index, number of training tasks)` from `TF_CONFIG`; a `ValueError` naming
+    what is wrong when it is missing or malformed."""
+    text = (os.environ if environ is None else environ).get("TF_CONFIG")
+    if not text:
+        raise ValueError("--strategy multiworker needs TF_CONFIG (or --workers host:port,... and "
+                         "--worker_index i, which write it)")
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config["task"]
+        kind, index = task["type"], int(task["index"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"TF_CONFIG is not a cluster/task JSON ({error}): {text!r}") from None
+    if kind not in cluster or not 0 <= index < len(cluster[kind]):
+        raise ValueError(f"TF_CONFIG: task {kind} #{index} is not in the cluster {cluster}")
+    return kind, index, len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+
+
+def is_chief(environ=None):
+    """Whether this task writes the run directory: the "chief" task, or worker 0 without one."""
+    kind, index, _ = cluster_task(environ)
+    text = (os.environ if environ is None else environ)["TF_CONFIG"]
+    has_chief = "chief" in json.loads(text)["cluster"]
+    return kind == "chief" or (not has_chief and kind == "worker" and index == 0)
+
+
+def multiworker_strategy():
+    """`MultiWorkerMirroredStrategy` for the cluster in `TF_CONFIG`. Create it before anything else
+    touches TensorFlow (it starts the runtime's collective service)."""
+    cluster_task()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def shard_by_data(dataset):
+    """The data set with data sharding across workers: each worker keeps its own part of every global
+    batch, so the global batch is the sum of the workers' batches. All workers must build the same
+    data set (the same seed)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def backup_dir(run_dir, environ=None):
+    """Where this task's `BackupAndRestore` keeps its state: `<run_dir>/backup/<type>_<index>`."""
+    kind, index, _ = cluster_task(environ)
+    return os.path.join(run_dir, "backup", f"{kind}_{index}")

@@ -1,0 +1,205 @@
+"""Multi-worker training: TF_CONFIG handling, 2 workers on 127.0.0.1 against one process, and a killed
+worker resumed from the `BackupAndRestore` backup."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from keras_instagan import distributed
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def stop(processes):
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def test_tf_config_and_cluster_task():
+    config = distributed.tf_config(["127.0.0.1:1000", "127.0.0.1:1001"], 1)
+    assert json.loads(config) == {"cluster": {"worker": ["127.0.0.1:1000", "127.0.0.1:1001"]},
+                                  "task": {"type": "worker", "index": 1}}
+    assert distributed.cluster_task({"TF_CONFIG": config}) == ("worker", 1, 2)
+    assert not distributed.is_chief({"TF_CONFIG": config})
+    assert distributed.is_chief({"TF_CONFIG": distributed.tf_config(["h:1", "h:2"], 0)})
+    with_chief = json.dumps({"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}})
+    assert not distributed.is_chief({"TF_CONFIG": with_chief})
+    assert distributed.cluster_task({"TF_CONFIG": with_chief}) == ("worker", 0, 2)
+    assert distributed.backup_dir("run", {"TF_CONFIG": config}) == os.path.join("run", "backup", "worker_1")
+
+    with pytest.raises(ValueError, match="needs TF_CONFIG"):
+        distributed.cluster_task({})
+    with pytest.raises(ValueError, match="not a cluster/task JSON"):
+        distributed.cluster_task({"TF_CONFIG": "{not json"})
+    with pytest.raises(ValueError, match="not in the cluster"):
+        distributed.cluster_task({"TF_CONFIG": distributed.tf_config(["h:1"], 0).replace('"index": 0', '"index": 3')})
+    with pytest.raises(ValueError, match="is not host:port"):
+        distributed.tf_config(["localhost"], 0)
+    with pytest.raises(ValueError, match="--worker_index 2 is not in 0..1"):
+        distributed.tf_config(["h:1", "h:2"], 2)
+
+
+def test_train_py_multiworker_options(capsys):
+    import train
+
+    with pytest.raises(SystemExit):
+        train.parse_args(["--workers", "h:1,h:2", "--worker_index", "0"])
+    assert "--workers needs --strategy multiworker" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.parse_args(["--strategy", "multiworker", "--workers", "h:1,h:2"])
+    assert "needs --worker_index" in capsys.readouterr().err
+
+
+# One worker of a 2-worker cluster (argv: index, port0, port1, out) or, with index "single", one process
+# on the same global batches. SGD, no image pool: the update is deterministic.
+JOB = textwrap.dedent("""
+    import os, sys
+    index, ports, out = sys.argv[1], sys.argv[2:4], sys.argv[4]
+    from keras_instagan import distributed
+    if index != "single":
+        os.environ["TF_CONFIG"] = distributed.tf_config([f"127.0.0.1:{p}" for p in ports], int(index))
+        strategy = distributed.multiworker_strategy()
+    import keras, numpy as np, tensorflow as tf
+    from keras_instagan import InstaGAN
+    from keras_instagan.data import shapes, unpaired_dataset
+    if index == "single":
+        strategy = tf.distribute.get_strategy()
+
+    # One global batch of 2 samples with >= 3 instances, so that both sequential steps have instances
+    # (a step without any is skipped on one device, not with several replicas, where it still moves
+    # the spectral-norm vectors).
+    a, b = ((images[masks[..., 2].max(axis=(1, 2)) > 0][:2], masks[masks[..., 2].max(axis=(1, 2)) > 0][:2])
+            for images, masks in shapes.load(count=40, size=32, max_instances=4, seed=3))
+    dataset = distributed.shard_by_data(unpaired_dataset(a, b, batch_size=2, shuffle=False))
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = InstaGAN(ngf=4, ndf=4, n_blocks=1, pool_size=0)
+        model.compile(g_optimizer=keras.optimizers.SGD(0.01), d_optimizer=keras.optimizers.SGD(0.01))
+        model.build(tf.nest.map_structure(lambda s: tuple(s.shape), dataset.element_spec))
+    initial = [w.numpy() for w in model.trainable_weights]
+    model.fit(dataset, epochs=1, verbose=0)
+    if index in ("0", "single"):
+        np.savez(out, iterations=int(model.g_optimizer.iterations.numpy()),
+                 replicas=strategy.num_replicas_in_sync, names=[w.path for w in model.trainable_weights],
+                 moved=max(float(np.abs(w.numpy() - i).max()) for w, i in zip(model.trainable_weights, initial)),
+                 **{f"w{k}": w.numpy() for k, w in enumerate(model.trainable_weights)})
+""")
+
+
+def run_job(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    ports = [str(p) for p in free_ports(2)]
+    workers = [subprocess.Popen([sys.executable, str(script), str(i), *ports, str(tmp_path / "chief.npz")],
+                                cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for i in range(2)]
+    try:
+        outputs = [w.communicate(timeout=600)[0] for w in workers]
+    finally:
+        stop(workers)
+    for worker, output in zip(workers, outputs):
+        assert worker.returncode == 0, output[-3000:]
+    single = subprocess.run([sys.executable, str(script), "single", *ports, str(tmp_path / "single.npz")],
+                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    return np.load(tmp_path / "chief.npz"), np.load(tmp_path / "single.npz")
+
+
+@pytest.mark.slow
+def test_two_workers_equal_one_process(tmp_path):
+    """2 workers × batch 1 on 127.0.0.1 = 1 process × batch 2 on the same global batch (SGD): one
+    training step, i.e. 2 sequential steps of G, D_A and D_B updates.
+
+    Only one: at this size the official networks amplify float rounding (instance norm over nearly
+    constant feature maps), so after a second batch even a 1e-6 relative change of the initial weights
+    moves some weights by 4e-2; a longer comparison would test the rounding, not the distribution."""
+    chief, single = run_job(tmp_path)
+    assert int(chief["replicas"]) == 2 and int(single["replicas"]) == 1
+    assert int(chief["iterations"]) == int(single["iterations"]) == 2  # 1 batch × 2 sequential steps
+    assert float(single["moved"]) > 1e-2
+    weights = [k for k in single.files if k.startswith("w")]
+    assert weights and set(weights) == {k for k in chief.files if k.startswith("w")}
+    assert max(float(np.abs(chief[k] - single[k]).max()) for k in weights) <= 1e-4
+
+
+TRAIN = ["--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--synthetic_count", "32", "--eval_samples", "2",
+         "--grid_rows", "1", "--pool_size", "2", "--batch_size", "2", "--niter", "3", "--niter_decay", "0"]
+
+
+def start_cluster(run_root, ports, log_name):
+    command = [sys.executable, "train.py", "--strategy", "multiworker", "--checkpoints_dir", str(run_root),
+               "--name", "mw", "--workers", ",".join(f"127.0.0.1:{p}" for p in ports), *TRAIN]
+    return [subprocess.Popen([*command, "--worker_index", str(i)], cwd=ROOT, env=ENV,
+                             stdout=open(run_root / f"{log_name}_{i}.log", "w"), stderr=subprocess.STDOUT)
+            for i in range(len(ports))]
+
+
+@pytest.mark.slow
+def test_killed_worker_resumes_from_backup(tmp_path):
+    """Kill worker 1 during epoch 2, stop the cluster, restart both: training continues at epoch 2 from
+    the epoch-1 backup (optimizer step counters included) and ends with the full count of steps."""
+    run_dir = tmp_path / "mw"
+    marker = run_dir / "backup" / "worker_0" / "training_metadata.json"
+    ports = free_ports(2)
+    workers = start_cluster(tmp_path, ports, "first")
+    try:
+        deadline = time.time() + 600
+        while not marker.exists() and time.time() < deadline and workers[0].poll() is None:
+            time.sleep(0.2)
+        assert marker.exists(), (tmp_path / "first_0.log").read_text()[-3000:]
+        time.sleep(1.0)  # into epoch 2
+        assert workers[1].poll() is None, "worker 1 finished before it could be killed: make the epochs longer"
+        workers[1].send_signal(signal.SIGKILL)
+        workers[1].wait()
+        time.sleep(2.0)
+    finally:
+        stop(workers)  # worker 0 is stuck in a collective without its peer
+    assert json.loads(marker.read_text())["epoch"] == 1
+    assert not (run_dir / "G_A.keras").exists()
+
+    workers = start_cluster(tmp_path, free_ports(2), "second")
+    try:
+        for worker in workers:
+            worker.wait(timeout=600)
+    finally:
+        stop(workers)
+    log = (tmp_path / "second_0.log").read_text()
+    assert all(w.returncode == 0 for w in workers), log[-3000:]
+    assert "resuming from the last backup" in log
+    assert "Epoch 1/3" not in log and "Epoch 2/3" in log and "Epoch 3/3" in log
+
+    from keras_instagan import InstaGAN, callbacks
+
+    model = InstaGAN.from_run(run_dir)
+    model.compile()
+    import tensorflow as tf
+
+    from keras_instagan.data import shapes, unpaired_dataset
+
+    element = unpaired_dataset(*shapes.load(2, 32, 4), batch_size=2, crop=(32, 32)).element_spec
+    model.build(tf.nest.map_structure(lambda s: tuple(s.shape), element))
+    assert callbacks.RunState.restore(model, run_dir) == 3
+    steps_per_epoch = 32 // 2
+    assert int(model.g_optimizer.iterations) == 3 * steps_per_epoch * model.steps
+    assert [row.split(",")[0] for row in (run_dir / "log.csv").read_text().splitlines()[1:]] == ["1", "2", "3"]
