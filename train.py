@@ -256,9 +256,9 @@ def main(argv=None):
                       jit_compile=args.jit_compile, lambda_A=args.lambda_A,
                       lambda_B=args.lambda_B, lambda_idt=args.lambda_idt, lambda_ctx=args.lambda_ctx)
         model.build(tf.nest.map_structure(lambda spec: tuple(spec.shape), dataset.element_spec))
-    if args.jit_compile and strategy.num_replicas_in_sync > 1:
-        print("train.py: --jit_compile is ignored with several replicas (XLA cannot hold the "
-              "cross-replica updates)", flush=True)
+    if args.jit_compile and args.strategy != "default":
+        print("train.py: --jit_compile is ignored under --strategy mirrored/multiworker (XLA cannot hold "
+              "the cross-replica updates)", flush=True)
     initial_epoch = resume(model, run_dir) if args.continue_train else 0
     epochs = args.niter + args.niter_decay
     print(f"train.py: run {run_dir}, {strategy.num_replicas_in_sync} replica(s), epochs "

@@ -131,11 +131,14 @@ class InstaGAN(keras.Model):
 
         `jit_compile=True` compiles each network call (forward and backward) with XLA, about 1.5×
         faster on a CPU, at the price of a longer first step. The rest of the step (conditional
-        updates, image pool, cross-replica sums) stays outside XLA. With several replicas the
-        networks are called without `tf.function` and this option has no effect.
+        updates, image pool, cross-replica sums) stays outside XLA. Under a `tf.distribute` strategy
+        the networks are called without `tf.function` and this option has no effect.
         """
         self.jit_networks = bool(jit_compile)
         super().compile(jit_compile=False, **kwargs)
+        # Keras keeps a `model.optimizer` (RMSprop by default) that InstaGAN never uses: built empty,
+        # so that nothing (`BackupAndRestore`, Keras' symbolic build) gives it a slot for every weight.
+        self.optimizer.build([])
         self.g_optimizer = g_optimizer or _default_adam()
         d_optimizer = d_optimizer or _default_adam()
         self.d_optimizer_A = d_optimizer
@@ -180,13 +183,14 @@ class InstaGAN(keras.Model):
         """`network(inputs, training)` as one `tf.function` per network, shared by every call site of
         the unrolled step: each network is traced once instead of once per call (3× faster tracing).
 
-        The plain call with `run_eagerly=True`, and with several replicas: a nested `tf.function` may
+        The plain call with `run_eagerly=True`, and under a `tf.distribute` strategy (even with one
+        replica): a nested `tf.function` may
         not hold a cross-replica synchronisation point, and the spectral-norm update of a mirrored
         variable is one."""
         def call(inputs):
             return network(inputs, training=training)
 
-        if self.run_eagerly or tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        if self.run_eagerly or tf.distribute.has_strategy():
             return call
         key = (network.name, training)
         if key not in self._traced_calls:
@@ -297,7 +301,8 @@ class InstaGAN(keras.Model):
         In a skipped branch no variable (weights, optimizer moments and step counters, spectral-norm
         vectors, image pool) is touched.
 
-        With several replicas `fn()` always runs: TensorFlow forbids a conditional around a
+        Under a `tf.distribute` strategy (any number of replicas) `fn()` always runs: TensorFlow
+        forbids a conditional around a
         cross-replica synchronisation point (the optimizer update, the spectral-norm update of a
         mirrored variable). A step without any instance in the whole global batch then applies zero
         gradients, which still moves Adam's moments and step counter.
@@ -306,7 +311,7 @@ class InstaGAN(keras.Model):
             value = fn()
             return ops.convert_to_tensor(0.0 if value is None else value, "float32")
 
-        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        if tf.distribute.has_strategy():
             return run()
         return ops.cond(condition, run, lambda: ops.convert_to_tensor(0.0, "float32"))
 

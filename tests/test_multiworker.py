@@ -144,7 +144,7 @@ def test_two_workers_equal_one_process(tmp_path):
 
 
 TRAIN = ["--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--synthetic_count", "32", "--eval_samples", "2",
-         "--grid_rows", "1", "--pool_size", "2", "--batch_size", "2", "--niter", "3", "--niter_decay", "0"]
+         "--grid_rows", "1", "--pool_size", "2", "--batch_size", "2", "--niter", "2", "--niter_decay", "0"]
 
 
 def start_cluster(run_root, ports, log_name):
@@ -187,7 +187,7 @@ def test_killed_worker_resumes_from_backup(tmp_path):
     log = (tmp_path / "second_0.log").read_text()
     assert all(w.returncode == 0 for w in workers), log[-3000:]
     assert "resuming from the last backup" in log
-    assert "Epoch 1/3" not in log and "Epoch 2/3" in log and "Epoch 3/3" in log
+    assert "Epoch 1/2" not in log and "Epoch 2/2" in log
 
     from keras_instagan import InstaGAN, callbacks
 
@@ -199,7 +199,7 @@ def test_killed_worker_resumes_from_backup(tmp_path):
 
     element = unpaired_dataset(*shapes.load(2, 32, 4), batch_size=2, crop=(32, 32)).element_spec
     model.build(tf.nest.map_structure(lambda s: tuple(s.shape), element))
-    assert callbacks.RunState.restore(model, run_dir) == 3
+    assert callbacks.RunState.restore(model, run_dir) == 2
     steps_per_epoch = 32 // 2
-    assert int(model.g_optimizer.iterations) == 3 * steps_per_epoch * model.steps
-    assert [row.split(",")[0] for row in (run_dir / "log.csv").read_text().splitlines()[1:]] == ["1", "2", "3"]
+    assert int(model.g_optimizer.iterations) == 2 * steps_per_epoch * model.steps
+    assert [row.split(",")[0] for row in (run_dir / "log.csv").read_text().splitlines()[1:]] == ["1", "2"]
