@@ -13,7 +13,6 @@ seconds per step, steps/s and samples/s. All workers of a run share this machine
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -54,18 +53,10 @@ def worker(args):
         print("RESULT " + json.dumps({"seconds_per_step": round(seconds, 4), "steps": len(times) - args.warmup}))
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def run(workers, args):
-    addresses = ",".join(f"127.0.0.1:{p}" for p in free_ports(workers))
+    from keras_instagan.distributed import local_workers
+
+    addresses = ",".join(local_workers(workers))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
     command = [sys.executable, os.path.abspath(__file__), "--addresses", addresses, "--steps", str(args.steps),
                "--warmup", str(args.warmup)]

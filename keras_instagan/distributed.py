@@ -15,6 +15,7 @@ The training step is `InstaGAN.train_step`, the same as on one device and under 
 
 import json
 import os
+import socket
 
 import tensorflow as tf
 
@@ -31,6 +32,19 @@ def tf_config(workers, index):
     if not 0 <= index < len(workers):
         raise ValueError(f"--worker_index {index} is not in 0..{len(workers) - 1} ({len(workers)} workers)")
     return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": int(index)}})
+
+
+def local_workers(count):
+    """`count` `"127.0.0.1:port"` addresses on ports free right now: a cluster on this machine (tests,
+    benchmarks, trying it out)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def cluster_task(environ=None):

@@ -4,7 +4,6 @@ worker resumed from the `BackupAndRestore` backup."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,16 +16,6 @@ from keras_instagan import distributed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def stop(processes):
@@ -47,6 +36,8 @@ def test_tf_config_and_cluster_task():
     assert not distributed.is_chief({"TF_CONFIG": with_chief})
     assert distributed.cluster_task({"TF_CONFIG": with_chief}) == ("worker", 0, 2)
     assert distributed.backup_dir("run", {"TF_CONFIG": config}) == os.path.join("run", "backup", "worker_1")
+    addresses = distributed.local_workers(2)
+    assert len(set(addresses)) == 2 and all(a.startswith("127.0.0.1:") for a in addresses)
 
     with pytest.raises(ValueError, match="needs TF_CONFIG"):
         distributed.cluster_task({})
@@ -71,14 +62,14 @@ def test_train_py_multiworker_options(capsys):
     assert "needs --worker_index" in capsys.readouterr().err
 
 
-# One worker of a 2-worker cluster (argv: index, port0, port1, out) or, with index "single", one process
+# One worker of a 2-worker cluster (argv: index, address0, address1, out) or, with index "single", one process
 # on the same global batches. SGD, no image pool: the update is deterministic.
 JOB = textwrap.dedent("""
     import os, sys
-    index, ports, out = sys.argv[1], sys.argv[2:4], sys.argv[4]
+    index, addresses, out = sys.argv[1], sys.argv[2:4], sys.argv[4]
     from keras_instagan import distributed
     if index != "single":
-        os.environ["TF_CONFIG"] = distributed.tf_config([f"127.0.0.1:{p}" for p in ports], int(index))
+        os.environ["TF_CONFIG"] = distributed.tf_config(addresses, int(index))
         strategy = distributed.multiworker_strategy()
     import keras, numpy as np, tensorflow as tf
     from keras_instagan import InstaGAN
@@ -110,8 +101,8 @@ JOB = textwrap.dedent("""
 def run_job(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(JOB)
-    ports = [str(p) for p in free_ports(2)]
-    workers = [subprocess.Popen([sys.executable, str(script), str(i), *ports, str(tmp_path / "chief.npz")],
+    addresses = distributed.local_workers(2)
+    workers = [subprocess.Popen([sys.executable, str(script), str(i), *addresses, str(tmp_path / "chief.npz")],
                                 cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for i in range(2)]
     try:
@@ -120,7 +111,7 @@ def run_job(tmp_path):
         stop(workers)
     for worker, output in zip(workers, outputs):
         assert worker.returncode == 0, output[-3000:]
-    single = subprocess.run([sys.executable, str(script), "single", *ports, str(tmp_path / "single.npz")],
+    single = subprocess.run([sys.executable, str(script), "single", *addresses, str(tmp_path / "single.npz")],
                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
     return np.load(tmp_path / "chief.npz"), np.load(tmp_path / "single.npz")
@@ -147,12 +138,13 @@ TRAIN = ["--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--synthetic_count", "32
          "--grid_rows", "1", "--pool_size", "2", "--batch_size", "2", "--niter", "2", "--niter_decay", "0"]
 
 
-def start_cluster(run_root, ports, log_name):
+def start_cluster(run_root, log_name):
+    addresses = distributed.local_workers(2)
     command = [sys.executable, "train.py", "--strategy", "multiworker", "--checkpoints_dir", str(run_root),
-               "--name", "mw", "--workers", ",".join(f"127.0.0.1:{p}" for p in ports), *TRAIN]
+               "--name", "mw", "--workers", ",".join(addresses), *TRAIN]
     return [subprocess.Popen([*command, "--worker_index", str(i)], cwd=ROOT, env=ENV,
                              stdout=open(run_root / f"{log_name}_{i}.log", "w"), stderr=subprocess.STDOUT)
-            for i in range(len(ports))]
+            for i in range(len(addresses))]
 
 
 @pytest.mark.slow
@@ -161,8 +153,7 @@ def test_killed_worker_resumes_from_backup(tmp_path):
     the epoch-1 backup (optimizer step counters included) and ends with the full count of steps."""
     run_dir = tmp_path / "mw"
     marker = run_dir / "backup" / "worker_0" / "training_metadata.json"
-    ports = free_ports(2)
-    workers = start_cluster(tmp_path, ports, "first")
+    workers = start_cluster(tmp_path, "first")
     try:
         deadline = time.time() + 600
         while not marker.exists() and time.time() < deadline and workers[0].poll() is None:
@@ -178,7 +169,7 @@ def test_killed_worker_resumes_from_backup(tmp_path):
     assert json.loads(marker.read_text())["epoch"] == 1
     assert not (run_dir / "G_A.keras").exists()
 
-    workers = start_cluster(tmp_path, free_ports(2), "second")
+    workers = start_cluster(tmp_path, "second")
     try:
         for worker in workers:
             worker.wait(timeout=600)
