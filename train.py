@@ -83,7 +83,7 @@ def parse_args(argv=None):
     p.add_argument("--worker_index", type=int, help="multiworker: this worker's place in --workers (0 = chief)")
     p.add_argument("--jit_compile", action="store_true",
                    help="compile the network calls with XLA: faster steps, a longer first step "
-                        "(single-replica runs only)")
+                        "(--strategy default only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--synthetic_count", type=int, default=200,
                    help="synthetic images per domain (without --dataroot)")

@@ -48,8 +48,8 @@ def local_workers(count):
 
 
 def cluster_task(environ=None):
-    """`(task type, task index, number of training tasks)` from `TF_CONFIG`; a `ValueError` naming
-    what is wrong when it is missing or malformed."""
+    """`(cluster, task type, task index)` from `TF_CONFIG`; a `ValueError` naming what is wrong when it
+    is missing or malformed."""
     text = (os.environ if environ is None else environ).get("TF_CONFIG")
     if not text:
         raise ValueError("--strategy multiworker needs TF_CONFIG (or --workers host:port,... and "
@@ -62,15 +62,13 @@ def cluster_task(environ=None):
         raise ValueError(f"TF_CONFIG is not a cluster/task JSON ({error}): {text!r}") from None
     if kind not in cluster or not 0 <= index < len(cluster[kind]):
         raise ValueError(f"TF_CONFIG: task {kind} #{index} is not in the cluster {cluster}")
-    return kind, index, len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+    return cluster, kind, index
 
 
 def is_chief(environ=None):
     """Whether this task writes the run directory: the "chief" task, or worker 0 without one."""
-    kind, index, _ = cluster_task(environ)
-    text = (os.environ if environ is None else environ)["TF_CONFIG"]
-    has_chief = "chief" in json.loads(text)["cluster"]
-    return kind == "chief" or (not has_chief and kind == "worker" and index == 0)
+    cluster, kind, index = cluster_task(environ)
+    return kind == "chief" or ("chief" not in cluster and kind == "worker" and index == 0)
 
 
 def multiworker_strategy():
@@ -91,5 +89,5 @@ def shard_by_data(dataset):
 
 def backup_dir(run_dir, environ=None):
     """Where this task's `BackupAndRestore` keeps its state: `<run_dir>/backup/<type>_<index>`."""
-    kind, index, _ = cluster_task(environ)
+    _, kind, index = cluster_task(environ)
     return os.path.join(run_dir, "backup", f"{kind}_{index}")

@@ -184,9 +184,8 @@ class InstaGAN(keras.Model):
         the unrolled step: each network is traced once instead of once per call (3× faster tracing).
 
         The plain call with `run_eagerly=True`, and under a `tf.distribute` strategy (even with one
-        replica): a nested `tf.function` may
-        not hold a cross-replica synchronisation point, and the spectral-norm update of a mirrored
-        variable is one."""
+        replica): a nested `tf.function` may not hold a cross-replica synchronisation point, and the
+        spectral-norm update of a mirrored variable is one."""
         def call(inputs):
             return network(inputs, training=training)
 
@@ -302,9 +301,8 @@ class InstaGAN(keras.Model):
         vectors, image pool) is touched.
 
         Under a `tf.distribute` strategy (any number of replicas) `fn()` always runs: TensorFlow
-        forbids a conditional around a
-        cross-replica synchronisation point (the optimizer update, the spectral-norm update of a
-        mirrored variable). A step without any instance in the whole global batch then applies zero
+        forbids a conditional around a cross-replica synchronisation point (the optimizer update,
+        the spectral-norm update of a mirrored variable). A step without any instance in the whole global batch then applies zero
         gradients, which still moves Adam's moments and step counter.
         """
         def run():

@@ -29,12 +29,13 @@ def test_tf_config_and_cluster_task():
     config = distributed.tf_config(["127.0.0.1:1000", "127.0.0.1:1001"], 1)
     assert json.loads(config) == {"cluster": {"worker": ["127.0.0.1:1000", "127.0.0.1:1001"]},
                                   "task": {"type": "worker", "index": 1}}
-    assert distributed.cluster_task({"TF_CONFIG": config}) == ("worker", 1, 2)
+    assert distributed.cluster_task({"TF_CONFIG": config})[1:] == ("worker", 1)
     assert not distributed.is_chief({"TF_CONFIG": config})
     assert distributed.is_chief({"TF_CONFIG": distributed.tf_config(["h:1", "h:2"], 0)})
     with_chief = json.dumps({"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}})
     assert not distributed.is_chief({"TF_CONFIG": with_chief})
-    assert distributed.cluster_task({"TF_CONFIG": with_chief}) == ("worker", 0, 2)
+    assert distributed.cluster_task({"TF_CONFIG": with_chief}) == ({"chief": ["h:1"], "worker": ["h:2"]}, "worker", 0)
+    assert distributed.is_chief({"TF_CONFIG": with_chief.replace('"type": "worker"', '"type": "chief"')})
     assert distributed.backup_dir("run", {"TF_CONFIG": config}) == os.path.join("run", "backup", "worker_1")
     addresses = distributed.local_workers(2)
     assert len(set(addresses)) == 2 and all(a.startswith("127.0.0.1:") for a in addresses)
