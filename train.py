@@ -3,6 +3,7 @@
     python train.py                      # the built-in synthetic shapes data, a small configuration
     python train.py --name shapes_big --ngf 32 --niter 20 --niter_decay 20
     python train.py --dataroot datasets/shp2gir_coco --name shp2gir   # the official folder layout
+    python train.py --name shapes_cyclegan_seg --netG resnet_seg --netD basic --lambda_ctx 0  # a baseline
     python train.py --coco_annotations coco/annotations/instances_train2017.json \
         --coco_images coco/train2017 --classA sheep --classB giraffe --name shp2gir
 
@@ -34,7 +35,8 @@ SYNTHETIC = {
     "fineSizeW": 32, "niter": 6, "niter_decay": 4, "name": "shapes_instagan",
 }
 # Options that fix the networks or the data layout: a continued run must keep them.
-ARCHITECTURE = ("ngf", "ndf", "n_blocks", "ins_max", "ins_per", "fineSizeH", "fineSizeW", "pool_size")
+ARCHITECTURE = ("ngf", "ndf", "n_blocks", "ins_max", "ins_per", "fineSizeH", "fineSizeW", "pool_size",
+                "netG", "netD")
 
 
 def parse_args(argv=None):
@@ -59,6 +61,11 @@ def parse_args(argv=None):
     p.add_argument("--ngf", type=int, help="generator width (official 64)")
     p.add_argument("--ndf", type=int, help="discriminator width (official 64)")
     p.add_argument("--n_blocks", type=int, help="residual blocks per generator encoder (official 9)")
+    p.add_argument("--netG", choices=("set", "resnet", "resnet_seg"), default="set",
+                   help="generator: set (InstaGAN), resnet (CycleGAN baseline), resnet_seg (CycleGAN+Seg: "
+                        "the masks merged into one extra channel); the baselines translate in one step")
+    p.add_argument("--netD", choices=("set", "basic"), default="set",
+                   help="discriminator: set (InstaGAN) or basic (CycleGAN's PatchGAN)")
     p.add_argument("--lambda_A", type=float, default=10.0, help="cycle weight A→B→A")
     p.add_argument("--lambda_B", type=float, default=10.0, help="cycle weight B→A→B")
     p.add_argument("--lambda_idt", type=float, default=1.0, help="identity weight, times lambda_A/B")
@@ -249,7 +256,8 @@ def main(argv=None):
     with strategy.scope():
         model = InstaGAN(
             ngf=args.ngf, ndf=args.ndf, n_blocks=args.n_blocks, ins_max=args.ins_max,
-            ins_per=args.ins_per, pool_size=args.pool_size, seed=args.seed,
+            ins_per=args.ins_per, pool_size=args.pool_size, seed=args.seed, netG=args.netG,
+            netD=args.netD,
         )
         model.compile(g_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
                       d_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
@@ -259,6 +267,8 @@ def main(argv=None):
     if args.jit_compile and args.strategy != "default":
         print("train.py: --jit_compile is ignored under --strategy mirrored/multiworker (XLA cannot hold "
               "the cross-replica updates)", flush=True)
+    if args.netG != "set":
+        print(f"train.py: --netG {args.netG} translates all masks in one step (--ins_per ignored)", flush=True)
     initial_epoch = resume(model, run_dir) if args.continue_train else 0
     epochs = args.niter + args.niter_decay
     print(f"train.py: run {run_dir}, {strategy.num_replicas_in_sync} replica(s), epochs "

@@ -2,8 +2,11 @@
 
 from keras_instagan import losses
 from keras_instagan.model import InstaGAN
-from keras_instagan.networks import SetDiscriminator, SetGenerator
+from keras_instagan.networks import NLayerDiscriminator, ResnetGenerator, SetDiscriminator, SetGenerator
 
 __version__ = "0.1.0"
 
-__all__ = ["InstaGAN", "SetDiscriminator", "SetGenerator", "losses", "__version__"]
+__all__ = [
+    "InstaGAN", "NLayerDiscriminator", "ResnetGenerator", "SetDiscriminator", "SetGenerator", "losses",
+    "__version__",
+]

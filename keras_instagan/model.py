@@ -19,6 +19,11 @@ Differences from the official code, all bug fixes (official-instagan.md §8):
   of the discriminator optimizer, which is what PyTorch's per-parameter Adam state amounts to.
 - the generator update calls the discriminators with `training=False`, so it does not advance their
   spectral-norm power iteration.
+
+The same model trains the baselines of the paper's ablation (`netG`, `netD`): CycleGAN
+(`netG="resnet", netD="basic"`) and CycleGAN+Seg (`netG="resnet_seg", netD="basic"`: the masks of each
+image merged into one extra channel). A baseline generator translates in one step (`ins_per` =
+all slots); without masks (CycleGAN) the cycle and identity losses see the image only.
 """
 
 import keras
@@ -29,7 +34,7 @@ from keras import ops
 from instagan_runner.sequential import sequential_translate
 from keras_instagan import losses
 from keras_instagan.layers import PACKAGE
-from keras_instagan.networks import SetDiscriminator, SetGenerator, check_inputs, nonempty_slots
+from keras_instagan.networks import check_inputs, make_networks, merged_mask, nonempty_slots
 from keras_instagan.pool import FakePool
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -75,28 +80,35 @@ class InstaGAN(keras.Model):
             of the model (not a callback) because it acts inside the traced step and its contents
             must be saved and restored with the run.
         seed: seed of the image pool's random draws.
+        netG: "set" (InstaGAN), "resnet" (CycleGAN baseline) or "resnet_seg" (CycleGAN+Seg: masks
+            merged into one channel). The baselines translate all slots in one step: `ins_per` is
+            set to `ins_max` (1 for "resnet_seg", whose one slot is the union).
+        netD: "set" (InstaGAN) or "basic" (CycleGAN's PatchGAN).
     """
 
     def __init__(
         self, ngf=64, ndf=64, n_blocks=9, n_layers=3, ins_max=4, ins_per=2, pool_size=50, seed=None,
-        **kwargs,
+        netG="set", netD="set", **kwargs,
     ):
         super().__init__(**kwargs)
-        if ins_per < 1 or ins_max < ins_per:
+        if netG == "set" and (ins_per < 1 or ins_max < ins_per):
             raise ValueError(
                 f"InstaGAN: need 1 <= ins_per <= ins_max; got ins_per={ins_per}, ins_max={ins_max}."
             )
-        if ins_max % ins_per:
+        if netG == "set" and ins_max % ins_per:
             raise ValueError(
                 f"InstaGAN: ins_max={ins_max} is not a multiple of ins_per={ins_per}; the official "
                 "code silently drops the remainder, here it is an error."
             )
         self.ngf, self.ndf, self.n_blocks, self.n_layers = ngf, ndf, n_blocks, n_layers
-        self.ins_max, self.ins_per, self.seed = ins_max, ins_per, seed
-        self.G_A = SetGenerator(ngf, n_blocks, name="G_A")
-        self.G_B = SetGenerator(ngf, n_blocks, name="G_B")
-        self.D_A = SetDiscriminator(ndf, n_layers, name="D_A")
-        self.D_B = SetDiscriminator(ndf, n_layers, name="D_B")
+        self.netG, self.netD = netG, netD
+        self.G_A, self.D_A = make_networks(netG, netD, ngf, ndf, n_blocks, n_layers, "A")
+        self.G_B, self.D_B = make_networks(netG, netD, ngf, ndf, n_blocks, n_layers, "B")
+        self.merge_masks = netG == "resnet_seg"
+        # Mask channels the networks see per image: all `ins_max` slots, or their union.
+        self.slots = 1 if self.merge_masks else ins_max
+        self.ins_max, self.seed = ins_max, seed
+        self.ins_per = ins_per if netG == "set" else self.slots
         self.pool_A = FakePool(pool_size, seed=seed, name="pool_A")
         self.pool_B = FakePool(pool_size, seed=None if seed is None else seed + 1, name="pool_B")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_SOURCES}
@@ -105,8 +117,8 @@ class InstaGAN(keras.Model):
 
     @property
     def steps(self):
-        """Sequential steps per training iteration: `ins_max // ins_per`."""
-        return self.ins_max // self.ins_per
+        """Sequential steps per training iteration: `ins_max // ins_per` (1 for the baselines)."""
+        return self.slots // self.ins_per
 
     @property
     def pool_size(self):
@@ -115,7 +127,7 @@ class InstaGAN(keras.Model):
     def build(self, input_shape):
         """Create the image pools from the element shape `((image, masks), (image, masks))`."""
         (image_shape, _), _ = input_shape
-        fake_shape = tuple(image_shape[:3]) + (3 + self.ins_max,)
+        fake_shape = tuple(image_shape[:3]) + (3 + self.slots,)
         self.pool_A.build(fake_shape)
         self.pool_B.build(fake_shape)
         self.built = True
@@ -201,10 +213,13 @@ class InstaGAN(keras.Model):
     def _generator_losses(self, x, masks, fake, rec, same, d_verdict, active, count, side):
         """The generator terms of one direction; `side` names the source domain ("A" or "B")."""
         lam = self.lambdas[side]
+        original = (x, masks)
+        if self.netG == "resnet":  # CycleGAN: the masks only pass through; its losses see the image
+            rec, same, original = rec[:1], same[:1], original[:1]
         gan = _active_mean(losses.lsgan_loss(d_verdict, 1.0), active, count)
-        cyc = lam * _active_mean(losses.cycle_loss(rec, (x, masks)), active, count)
+        cyc = lam * _active_mean(losses.cycle_loss(rec, original), active, count)
         idt = lam * self.lambdas["idt"] * _active_mean(
-            losses.identity_loss(same, (x, masks)), active, count
+            losses.identity_loss(same, original), active, count
         )
         ctx = lam * self.lambdas["ctx"] * _active_mean(
             losses.context_loss(x, fake[0], masks, fake[1]), active, count
@@ -213,6 +228,9 @@ class InstaGAN(keras.Model):
 
     def train_step(self, data):
         (image_a, masks_a), (image_b, masks_b) = data
+        if self.merge_masks:
+            masks_a, masks_b = merged_mask(masks_a), merged_mask(masks_b)
+            data = (image_a, masks_a), (image_b, masks_b)
         state = {"x_a": image_a, "x_b": image_b,
                  "made_b": -ops.ones_like(masks_a), "made_a": -ops.ones_like(masks_b)}
         for i in range(self.steps):
@@ -229,7 +247,8 @@ class InstaGAN(keras.Model):
 
         `state` carries, detached, what step i starts from: `x_a`, `x_b`, the current images, and
         `made_b`, `made_a`, `(B, H, W, ins_max)` buffers of the masks generated by the earlier steps in
-        each direction (−1 in the slots of later chunks). The discriminators see the image with this
+        each direction (−1 in the slots of later chunks; `slots` channels: `ins_max`, or 1 for
+        CycleGAN+Seg, whose data `train_step` has merged). The discriminators see the image with this
         buffer, the current chunk filled in.
         """
         (image_a, masks_a), (image_b, masks_b) = data
@@ -238,7 +257,7 @@ class InstaGAN(keras.Model):
         chunk_shape = tuple(ops.shape(masks_a)[:3]) + (n,)
         a_i = ops.slice(masks_a, (0, 0, 0, i * n), chunk_shape)
         b_i = ops.slice(masks_b, (0, 0, 0, i * n), chunk_shape)
-        in_chunk = ops.arange(self.ins_max) // n == i  # the slots of chunk i
+        in_chunk = ops.arange(self.slots) // n == i  # the slots of chunk i
         active_a = ops.max(nonempty_slots(a_i), axis=1)
         active_b = ops.max(nonempty_slots(b_i), axis=1)
         count_a, count_b = _global_sum(ops.sum(active_a)), _global_sum(ops.sum(active_b))
@@ -336,7 +355,9 @@ class InstaGAN(keras.Model):
         Masks are sorted by decreasing (soft) area, split into chunks of `ins_per`, and each chunk with an
         instance is translated on the image the previous chunk produced (empty chunks are skipped;
         a sample without an instance in a chunk keeps its image). The loop is
-        `instagan_runner.sequential_translate`, shared with the ONNX Runtime runner.
+        `instagan_runner.sequential_translate`, shared with the ONNX Runtime runner. The baselines
+        translate once: CycleGAN returns the masks unchanged, CycleGAN+Seg returns one translated
+        union mask `(B, H, W, 1)`.
 
         Args:
             image: `(B, H, W, 3)` in [-1, 1], H and W multiples of 4.
@@ -353,11 +374,14 @@ class InstaGAN(keras.Model):
         image = np.asarray(image, "float32")
         masks = np.asarray(masks, "float32")
         check_inputs([image, masks], "translate", multiple_of=4)
+        if self.merge_masks:
+            masks = ops.convert_to_numpy(merged_mask(masks))
 
         def step(image, chunk):
             return tuple(ops.convert_to_numpy(x) for x in generator([image, chunk]))
 
-        return sequential_translate(step, image, masks, self.ins_per)
+        ins_per = self.ins_per if self.netG == "set" else masks.shape[-1]
+        return sequential_translate(step, image, masks, ins_per)
 
     @classmethod
     def from_run(cls, run_dir, **overrides):
@@ -378,5 +402,5 @@ class InstaGAN(keras.Model):
             **super().get_config(),
             "ngf": self.ngf, "ndf": self.ndf, "n_blocks": self.n_blocks, "n_layers": self.n_layers,
             "ins_max": self.ins_max, "ins_per": self.ins_per, "pool_size": self.pool_size,
-            "seed": self.seed,
+            "seed": self.seed, "netG": self.netG, "netD": self.netD,
         }

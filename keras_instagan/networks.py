@@ -1,4 +1,5 @@
-"""The set-aware InstaGAN networks: `SetGenerator` and `SetDiscriminator`.
+"""The set-aware InstaGAN networks, `SetGenerator` and `SetDiscriminator`, and the CycleGAN baselines of
+the paper's ablation, `ResnetGenerator` and `NLayerDiscriminator`.
 
 Both take `[image, masks]`, NHWC:
   - `image`: `(B, H, W, 3)`, float, values in [-1, 1].
@@ -102,6 +103,12 @@ def set_sum(features, nonempty):
     return ops.sum(features * nonempty[:, :, None, None, None], axis=1)
 
 
+def merged_mask(masks):
+    """`(B, H, W, N)` masks → `(B, H, W, 1)`: their union (+1 where any mask is +1), the one extra
+    channel of the CycleGAN+Seg baseline."""
+    return ops.max(masks, axis=-1, keepdims=True)
+
+
 def _generator_encoder(ngf, n_blocks, name):
     """Official `encoder_img` / `encoder_seg`: `(B, H, W, C)` → `(B, H/4, W/4, 4·ngf)`."""
     init = generator_kernel_initializer
@@ -189,11 +196,13 @@ def _discriminator_features(ndf, n_layers, name):
     return keras.Sequential(stack, name=name)
 
 
-def _discriminator_classifier(ndf, n_layers):
-    """Official `get_classifier(2·ndf, n_layers)`: two stride-1 convolutions down to one logit map."""
+def _discriminator_classifier(width):
+    """Two stride-1 convolutions down to one logit map, the first `width` wide (official
+    `get_classifier(2·ndf, n_layers)` for the set D: 2·ndf·min(2^L, 8); the tail of CycleGAN's
+    `NLayerDiscriminator`: ndf·min(2^L, 8))."""
     return keras.Sequential(
         [
-            SpectralConv2D(2 * ndf * min(2**n_layers, 8), 4, torch_padding=1),
+            SpectralConv2D(width, 4, torch_padding=1),
             instance_norm(),
             layers.LeakyReLU(0.2),
             SpectralConv2D(1, 4, torch_padding=1),
@@ -223,7 +232,7 @@ class SetDiscriminator(keras.Model):
             raise ValueError(f"SetDiscriminator: n_layers must be >= 1; got {n_layers}.")
         self.feature_img = _discriminator_features(self.ndf, self.n_layers, "feature_img")
         self.feature_seg = _discriminator_features(self.ndf, self.n_layers, "feature_seg")
-        self.classifier = _discriminator_classifier(self.ndf, self.n_layers)
+        self.classifier = _discriminator_classifier(2 * self.ndf * min(2**self.n_layers, 8))
         self.build()
 
     def build(self, input_shape=None):
@@ -243,3 +252,111 @@ class SetDiscriminator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "ndf": self.ndf, "n_layers": self.n_layers}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ResnetGenerator(keras.Model):
+    """CycleGAN's `ResnetGenerator` (official `--netG resnet_9blocks`): the baseline of the ablation.
+
+    Same encoder and decoder layers as one branch of `SetGenerator`, and the same call signature, so
+    `InstaGAN` trains and translates with it unchanged: `G([image, masks])` → `(image, masks)`.
+
+    - `merge_masks=False` (CycleGAN): sees the image `(B, H, W, 3)` only and returns the masks it was
+      given unchanged.
+    - `merge_masks=True` (CycleGAN+Seg): sees the image plus the union of its masks as a fourth
+      channel and returns the translated image and one translated union mask `(B, H, W, 1)` in
+      (−1, 1); a sample without any instance gets its all −1 union back.
+
+    Args:
+        ngf: base width (official 64). Parameters: 11,378,179 at ngf 64 with 9 blocks (CycleGAN's).
+        n_blocks: residual blocks (CycleGAN's `resnet_9blocks`: 9).
+        merge_masks: the CycleGAN+Seg variant.
+    """
+
+    def __init__(self, ngf=64, n_blocks=9, merge_masks=False, **kwargs):
+        super().__init__(**kwargs)
+        self.ngf, self.n_blocks, self.merge_masks = int(ngf), int(n_blocks), bool(merge_masks)
+        self.channels = 4 if self.merge_masks else 3
+        self.encoder = _generator_encoder(self.ngf, self.n_blocks, "encoder")
+        self.decoder = _generator_decoder(self.ngf, self.channels, "decoder")
+        self.build()
+
+    def build(self, input_shape=None):
+        self.encoder.build((None, None, None, self.channels))
+        self.decoder.build((None, None, None, 4 * self.ngf))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        image, masks = check_inputs(inputs, "ResnetGenerator", multiple_of=4)
+        if not self.merge_masks:
+            return self.decoder(self.encoder(image)), masks
+        union = merged_mask(masks)
+        out = self.decoder(self.encoder(ops.concatenate([image, union], axis=-1)))
+        nonempty = nonempty_slots(union)[:, None, None, :] > 0
+        return out[..., :3], ops.where(nonempty, out[..., 3:], union)
+
+    def get_config(self):
+        return {**super().get_config(), "ngf": self.ngf, "n_blocks": self.n_blocks,
+                "merge_masks": self.merge_masks}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class NLayerDiscriminator(keras.Model):
+    """CycleGAN's PatchGAN (official `--netD basic`, spectral-normed as in the InstaGAN code): the
+    baseline discriminator of the ablation. `D([image, masks])` → `(B, H/2^L − 2, W/2^L − 2, 1)`.
+
+    `merge_masks=False` (CycleGAN) judges the image alone; `merge_masks=True` (CycleGAN+Seg) judges the
+    image with the union of its masks as a fourth channel.
+
+    Args:
+        ndf: base width (official 64). Trainable parameters: 2,764,737 at ndf 64, n_layers 3.
+        n_layers: stride-2 layers (official 3).
+        merge_masks: the CycleGAN+Seg variant.
+    """
+
+    def __init__(self, ndf=64, n_layers=3, merge_masks=False, **kwargs):
+        super().__init__(**kwargs)
+        self.ndf, self.n_layers, self.merge_masks = int(ndf), int(n_layers), bool(merge_masks)
+        if self.n_layers < 1:
+            raise ValueError(f"NLayerDiscriminator: n_layers must be >= 1; got {n_layers}.")
+        self.features = _discriminator_features(self.ndf, self.n_layers, "features")
+        self.classifier = _discriminator_classifier(self.ndf * min(2**self.n_layers, 8))
+        self.build()
+
+    def build(self, input_shape=None):
+        self.features.build((None, None, None, 4 if self.merge_masks else 3))
+        self.classifier.build((None, None, None, self.ndf * min(2 ** (self.n_layers - 1), 8)))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        image, masks = check_inputs(inputs, "NLayerDiscriminator", min_size=3 * 2**self.n_layers)
+        x = ops.concatenate([image, merged_mask(masks)], axis=-1) if self.merge_masks else image
+        return self.classifier(self.features(x, training=training), training=training)
+
+    def get_config(self):
+        return {**super().get_config(), "ndf": self.ndf, "n_layers": self.n_layers,
+                "merge_masks": self.merge_masks}
+
+
+GENERATORS = ("set", "resnet", "resnet_seg")
+DISCRIMINATORS = ("set", "basic")
+
+
+def make_networks(netG, netD, ngf, ndf, n_blocks, n_layers, name_suffix):
+    """The generator and discriminator named by the official `--netG` / `--netD` choices.
+
+    `netG`: "set" (InstaGAN), "resnet" (CycleGAN), "resnet_seg" (CycleGAN+Seg: masks merged into one
+    extra channel). `netD`: "set" (InstaGAN) or "basic" (PatchGAN; it sees the merged mask exactly
+    when the generator does). Returns `(G_<suffix>, D_<suffix>)`.
+    """
+    if netG not in GENERATORS:
+        raise ValueError(f"netG must be one of {GENERATORS}; got {netG!r}.")
+    if netD not in DISCRIMINATORS:
+        raise ValueError(f"netD must be one of {DISCRIMINATORS}; got {netD!r}.")
+    merge = netG == "resnet_seg"
+    g_name, d_name = f"G_{name_suffix}", f"D_{name_suffix}"
+    generator = (SetGenerator(ngf, n_blocks, name=g_name) if netG == "set"
+                 else ResnetGenerator(ngf, n_blocks, merge_masks=merge, name=g_name))
+    discriminator = (SetDiscriminator(ndf, n_layers, name=d_name) if netD == "set"
+                     else NLayerDiscriminator(ndf, n_layers, merge_masks=merge, name=d_name))
+    return generator, discriminator

@@ -16,7 +16,7 @@ NETWORKS = ("G_A", "G_B", "D_A", "D_B")
 # config.json keys that InstaGAN takes, with the official values for runs that do not record them
 # (a converted checkpoint knows its widths but not the training options).
 MODEL_OPTIONS = {"ngf": 64, "ndf": 64, "n_blocks": 9, "n_layers": 3, "ins_max": 4, "ins_per": 2,
-                 "pool_size": 50, "seed": None}
+                 "pool_size": 50, "seed": None, "netG": "set", "netD": "set"}
 
 
 def read_config(run_dir):
@@ -49,16 +49,26 @@ def _shape_keys(name):
     return ("ngf", "n_blocks") if name.startswith("G") else ("ndf", "n_layers")
 
 
+def _merged(network):
+    return " with merged masks" if getattr(network, "merge_masks", False) else ""
+
+
 def load_networks(model, run_dir, saved=None):
     """Copy the run's `.keras` networks into `model` (an `InstaGAN`); returns their names.
 
-    A network whose width or depth differs from `model`'s is an error naming both.
+    A network whose class (`netG`/`netD`), width or depth differs from `model`'s is an error naming
+    both.
     """
     saved = saved_networks(run_dir) if saved is None else saved
     for name, network in saved.items():
         target = getattr(model, name)
         mismatch = [f"{k} {getattr(network, k)} (model: {getattr(target, k)})"
                     for k in _shape_keys(name) if getattr(network, k) != getattr(target, k)]
+        if type(network) is not type(target) or getattr(network, "merge_masks", None) != getattr(
+            target, "merge_masks", None
+        ):
+            mismatch.insert(0, f"a {network.__class__.__name__}{_merged(network)} (model: "
+                               f"{target.__class__.__name__}{_merged(target)}; see netG/netD)")
         if mismatch:
             raise ValueError(f"{os.path.join(run_dir, name + '.keras')}: {', '.join(mismatch)}")
         target.set_weights(network.get_weights())
