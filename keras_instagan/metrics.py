@@ -1,16 +1,26 @@
 """Numbers that tell how well a translation went, on NumPy arrays.
 
-Images `(B, H, W, 3)` in [-1, 1]; masks `(B, H, W, N)` with −1 = background, +1 = instance.
+Images `(B, H, W, 3)` in [-1, 1]; masks `(B, H, W, N)` with −1 = background, +1 = instance (a mask
+pixel counts as instance where its value is > 0, so translated soft masks in (−1, 1) are cut at 0).
+
+- `background_error`: how much of the background the translation changed.
+- `instance_counts`, `instance_fidelity`: whether every instance came out as one instance.
+- `connected_components`: instances of a single merged mask (the CycleGAN+Seg baseline).
+- `shape_of`, `shape_score`: on the synthetic data, whether a mask is a square or an ellipse.
+- `classification_score`, `masked_images`: the paper's classification score (Appendix D), given a
+  domain classifier's probabilities (`keras_instagan.classifier`).
+- `frechet_distance`, `kernel_distance`: FID and KID on feature vectors.
 """
 
 import numpy as np
+
+SHAPES = ("square", "ellipse")
 
 
 def background_error(image, translated, masks, translated_masks):
     """Mean |image − translated| outside the union of the input and translated masks, 0–255 units.
 
-    A mask pixel counts as instance where its value is > 0. Returns `(B,)`; a sample whose union
-    covers the whole image gets NaN.
+    Returns `(B,)`; a sample whose union covers the whole image gets NaN.
     """
     union = (np.asarray(masks) > 0).any(-1) | (np.asarray(translated_masks) > 0).any(-1)
     background = ~union
@@ -18,3 +28,181 @@ def background_error(image, translated, masks, translated_masks):
     pixels = background.sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(pixels > 0, (error * background).sum(axis=(1, 2)) / pixels, np.nan)
+
+
+def connected_components(mask):
+    """4-connected components of one binary `(H, W)` mask → `(H, W, K)` masks in {−1, +1}, largest
+    first (K = 0 for an empty mask)."""
+    mask = np.asarray(mask, bool)
+    height, width = mask.shape
+    labels = np.where(mask, np.arange(1, mask.size + 1).reshape(mask.shape), 0)
+    big = mask.size + 1
+    while True:  # every pixel takes the smallest label among itself and its 4 neighbours in the mask
+        padded = np.pad(np.where(mask, labels, big), 1, constant_values=big)
+        neighbours = np.stack([padded[1:-1, 1:-1], padded[:-2, 1:-1], padded[2:, 1:-1],
+                               padded[1:-1, :-2], padded[1:-1, 2:]])
+        updated = np.where(mask, neighbours.min(0), 0)
+        if np.array_equal(updated, labels):
+            break
+        labels = updated
+    ids, sizes = np.unique(labels[mask], return_counts=True)
+    ids = ids[np.argsort(-sizes, kind="stable")]
+    if not len(ids):
+        return -np.ones((height, width, 0), "float32")
+    return np.where(labels[..., None] == ids, 1.0, -1.0).astype("float32")
+
+
+def instance_counts(masks, translated_masks, min_fraction=0.1, merge_iou=0.5):
+    """Instances in and out of each sample, slot by slot: `(in, out)`, each `(B,)` int.
+
+    An input instance is a slot with any pixel > 0. Its translated mask *vanished* when it keeps
+    fewer than `min_fraction` of the input instance's pixels (as a count, not an overlap: the shape
+    may move and change). Translated masks whose IoU exceeds `merge_iou` (directly or through a
+    chain) *merged* into one instance. `out` counts the instances left after both.
+    """
+    masks, translated = np.asarray(masks) > 0, np.asarray(translated_masks) > 0
+    if masks.shape != translated.shape:
+        raise ValueError(
+            f"instance_counts: masks {masks.shape} and translated_masks {translated.shape} differ; "
+            "compare slot by slot only when the translation kept one mask per instance."
+        )
+    areas_in = masks.sum(axis=(1, 2))
+    areas_out = translated.sum(axis=(1, 2))
+    present = areas_in > 0
+    kept = present & (areas_out >= min_fraction * areas_in)
+    counts_out = []
+    for b in range(masks.shape[0]):
+        slots = np.flatnonzero(kept[b])
+        flat = translated[b][..., slots].reshape(-1, len(slots)).astype("float32")
+        overlap = flat.T @ flat
+        union = areas_out[b][slots][:, None] + areas_out[b][slots][None, :] - overlap
+        linked = overlap > merge_iou * union
+        group = np.arange(len(slots))
+        for _ in range(len(slots)):  # smallest index of every chain of links
+            group = np.array([group[linked[k]].min() for k in range(len(slots))])
+        counts_out.append(len(np.unique(group)))
+    return present.sum(axis=1), np.array(counts_out, "int64")
+
+
+def instance_fidelity(masks, translated_masks, **kwargs):
+    """Σ instances out / Σ instances in over the batch (1.0 = every instance kept, none merged); see
+    `instance_counts`. NaN when there is no input instance."""
+    counts_in, counts_out = instance_counts(masks, translated_masks, **kwargs)
+    return float(counts_out.sum() / counts_in.sum()) if counts_in.sum() else float("nan")
+
+
+def shape_of(mask):
+    """"square", "ellipse" or None (empty) for one binary `(H, W)` mask.
+
+    The mask is compared with the two shapes that fill its bounding box: the box itself and the
+    ellipse inscribed in it; it is the shape with the larger IoU. An axis-aligned square fills its
+    box (IoU 1 vs π/4 with the ellipse), an ellipse the other way round; a partly hidden object
+    keeps its answer while the hidden part is small. Below about 6 pixels across the two are not
+    told apart reliably (a disc of radius 2.5 centred on a pixel corner rasterises to a 4×4 square).
+    """
+    mask = np.asarray(mask) > 0
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        return None
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    area = mask.sum()
+    box_iou = area / ((bottom - top) * (right - left))
+    y, x = np.mgrid[0:mask.shape[0], 0:mask.shape[1]] + 0.5
+    ry, rx = (bottom - top) / 2, (right - left) / 2
+    ellipse = ((y - (top + ry)) / ry) ** 2 + ((x - (left + rx)) / rx) ** 2 <= 1.0
+    inter = (mask & ellipse).sum()
+    ellipse_iou = inter / (area + ellipse.sum() - inter)
+    return "square" if box_iou >= ellipse_iou else "ellipse"
+
+
+def shape_score(masks, target, reference=None, min_fraction=0.1):
+    """Share of instances whose mask has the `target` shape ("square" or "ellipse").
+
+    Args:
+        masks: `(B, H, W, N)` translated masks, one instance per slot.
+        target: the shape of the target domain (`keras_instagan.data.shapes.SHAPES`).
+        reference: the input masks `(B, H, W, N)`; when given, the instances are its non-empty slots
+            and a translated mask that vanished (fewer than `min_fraction` of the input pixels)
+            counts as a failure. Without it, every non-empty slot of `masks` is an instance.
+
+    Returns NaN when there is no instance.
+    """
+    if target not in SHAPES:
+        raise ValueError(f"shape_score: target must be one of {SHAPES}; got {target!r}.")
+    masks = np.asarray(masks) > 0
+    areas = masks.sum(axis=(1, 2))
+    if reference is None:
+        present, kept = areas > 0, areas > 0
+    else:
+        reference_areas = (np.asarray(reference) > 0).sum(axis=(1, 2))
+        present = reference_areas > 0
+        kept = present & (areas >= min_fraction * reference_areas) & (areas > 0)
+    hits = sum(shape_of(masks[b, ..., k]) == target for b, k in zip(*np.nonzero(kept)))
+    total = present.sum()
+    return float(hits / total) if total else float("nan")
+
+
+def masked_images(images, masks):
+    """Images with everything outside the union of their masks set to 0 (mid-grey): the input of the
+    masked classification score. `(B, H, W, 3)`, `(B, H, W, N)` → `(B, H, W, 3)`."""
+    union = (np.asarray(masks) > 0).any(-1, keepdims=True)
+    return np.where(union, np.asarray(images), 0.0).astype("float32")
+
+
+def classification_score(probabilities, target):
+    """Share of images a domain classifier assigns to `target` ("A" or "B").
+
+    `probabilities`: `(B,)` or `(B, 1)`, the classifier's P(domain B) per image.
+    """
+    if target not in ("A", "B"):
+        raise ValueError(f"classification_score: target must be 'A' or 'B'; got {target!r}.")
+    p = np.asarray(probabilities, "float64").reshape(-1)
+    return float(np.mean(p > 0.5 if target == "B" else p < 0.5))
+
+
+def _psd_sqrt(matrix):
+    """Square root of a symmetric positive semi-definite matrix (negative rounding clipped)."""
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def gaussian_frechet_distance(mean_1, cov_1, mean_2, cov_2):
+    """Fréchet distance between N(mean_1, cov_1) and N(mean_2, cov_2):
+    `|m1 − m2|² + tr(C1 + C2 − 2 (C1^½ C2 C1^½)^½)`."""
+    root_1 = _psd_sqrt(np.asarray(cov_1, "float64"))
+    cross = _psd_sqrt(root_1 @ np.asarray(cov_2, "float64") @ root_1)
+    diff = np.asarray(mean_1, "float64") - np.asarray(mean_2, "float64")
+    return float(diff @ diff + np.trace(cov_1) + np.trace(cov_2) - 2 * np.trace(cross))
+
+
+def frechet_distance(features_1, features_2):
+    """FID: the Fréchet distance between Gaussians fitted to two `(n, d)` feature sets (n ≥ 2)."""
+    f1, f2 = (np.asarray(f, "float64") for f in (features_1, features_2))
+    for name, f in (("features_1", f1), ("features_2", f2)):
+        if f.ndim != 2 or len(f) < 2:
+            raise ValueError(f"frechet_distance: {name} must be (n, d) with n >= 2; got {f.shape}.")
+    return gaussian_frechet_distance(f1.mean(0), np.cov(f1, rowvar=False),
+                                     f2.mean(0), np.cov(f2, rowvar=False))
+
+
+def polynomial_mmd2(features_1, features_2):
+    """Unbiased MMD² with KID's kernel `k(x, y) = (x·y / d + 1)³` between `(m, d)` and `(n, d)`."""
+    f1, f2 = (np.asarray(f, "float64") for f in (features_1, features_2))
+    d = f1.shape[1]
+    k11, k22, k12 = ((a @ b.T / d + 1) ** 3 for a, b in ((f1, f1), (f2, f2), (f1, f2)))
+    m, n = len(f1), len(f2)
+    return float((k11.sum() - np.trace(k11)) / (m * (m - 1)) + (k22.sum() - np.trace(k22)) / (n * (n - 1))
+                 - 2 * k12.mean())
+
+
+def kernel_distance(features_1, features_2, subsets=10, subset_size=100, seed=0):
+    """KID: mean and standard deviation of `polynomial_mmd2` over `subsets` random subsets of
+    `min(subset_size, n1, n2)` feature vectors each (without replacement within a subset)."""
+    f1, f2 = np.asarray(features_1), np.asarray(features_2)
+    size = min(subset_size, len(f1), len(f2))
+    if size < 2:
+        raise ValueError(f"kernel_distance: need at least 2 vectors per set; got {len(f1)} and {len(f2)}.")
+    rng = np.random.default_rng(seed)
+    values = [polynomial_mmd2(f1[rng.choice(len(f1), size, replace=False)],
+                              f2[rng.choice(len(f2), size, replace=False)]) for _ in range(subsets)]
+    return float(np.mean(values)), float(np.std(values))
