@@ -25,7 +25,7 @@ def domain_classifier(width=8, name="domain_classifier"):
     1 and max pooling on purpose: on the synthetic shapes a strided, average-pooled CNN memorised the
     backgrounds (training accuracy 1.0, held-out 0.5) where this one reaches 0.96 held-out.
     """
-    inputs = keras.Input((None, None, 3), name="image")
+    inputs = keras.Input((None, None, 3))
     x = inputs
     for stage, mult in enumerate((1, 2, 4)):
         if stage:
@@ -91,7 +91,7 @@ def features(model, images, batch_size=64):
     that range); a 4-D output is averaged over H and W.
     """
     try:
-        model = keras.Model(model.inputs, model.get_layer("features").output)
+        model = keras.Model(model.input, model.get_layer("features").output)
     except ValueError:
         pass
     out = predict(model, images, batch_size)

@@ -1,0 +1,165 @@
+"""Evaluate trained runs (InstaGAN or a baseline) on held-out data: the numbers behind `evaluate.py`.
+
+One *row* per run and direction. Every number compares a translated source image with what it came
+from or with real images of the target domain:
+
+- `background_error` (↓, 0–255): mean |input − translated| outside the input and translated masks.
+- `instances_kept` (↑): instances out / instances in (`metrics.instance_counts`): slot by slot for
+  InstaGAN; for CycleGAN+Seg, whose one merged mask cannot tell instances apart, the connected
+  components of the translated union against those of the input union. None for CycleGAN (no masks).
+- `shape_instances` (↑, synthetic data): share of input instances whose translated mask has the target
+  shape (`metrics.shape_score`, slot by slot; InstaGAN only).
+- `shape_components` (↑, synthetic data): the same on the connected components of the translated
+  union, comparable across InstaGAN and CycleGAN+Seg: Σ hits / Σ max(components in, out).
+- `classification`, `classification_masked` (↑): share of translated images a domain classifier puts
+  in the target domain; the masked one sees only the pixels inside the translated masks.
+- `fid`, `kid` (↓): between translated images and real target images, on a feature extractor (KID
+  as the plain MMD², not ×100: its scale follows the extractor's).
+
+Two reference rows frame them: `input unchanged` (no translation: the floor; its shape scores are
+those of the source masks) and `real target` (the real target-domain images and masks: the
+classifiers' accuracy and the shape score's ceiling).
+"""
+
+import numpy as np
+
+from keras_instagan import classifier, metrics
+
+SIDES = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
+COLUMNS = (
+    ("background_error", "bg err ↓", 2), ("instances_kept", "inst kept ↑", 3),
+    ("shape_instances", "shape inst ↑", 3), ("shape_components", "shape comp ↑", 3),
+    ("classification", "cls ↑", 3), ("classification_masked", "cls masked ↑", 3),
+    ("fid", "FID ↓", 3), ("kid", "KID ↓", 3),
+)
+
+
+def translate_all(model, images, masks, direction, batch_size=16):
+    """`model.translate` over `(n, H, W, 3)` images and `(n, H, W, N)` masks in batches."""
+    outputs = [model.translate(images[i:i + batch_size], masks[i:i + batch_size], direction)
+               for i in range(0, len(images), batch_size)]
+    return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
+
+
+def _union_components(masks):
+    """Per sample, the connected components of the union of `(n, H, W, N)` masks."""
+    return [metrics.connected_components((m > 0).any(-1)) for m in np.asarray(masks)]
+
+
+def _shape_components(masks, translated_masks, target):
+    hits = total = 0
+    for before, after in zip(_union_components(masks), _union_components(translated_masks)):
+        hits += sum(metrics.shape_of(after[..., k]) == target for k in range(after.shape[-1]))
+        total += max(before.shape[-1], after.shape[-1])
+    return hits / total if total else float("nan")
+
+
+def _components_kept(masks, translated_masks):
+    counts_in = sum(c.shape[-1] for c in _union_components(masks))
+    counts_out = sum(c.shape[-1] for c in _union_components(translated_masks))
+    return counts_out / counts_in if counts_in else float("nan")
+
+
+class Judges:
+    """What scores a translation: the domain classifiers, the feature extractor, the target shapes.
+
+    Args:
+        plain: a domain classifier (`.keras`, P(domain B) from a whole image).
+        masked: a domain classifier for `metrics.masked_images` (None: no masked score).
+        extractor: a Keras model for FID/KID features (None: the plain classifier's features).
+        shapes: `{"A": shape, "B": shape}` of the synthetic data (None: real data, no shape score).
+    """
+
+    def __init__(self, plain, masked=None, extractor=None, shapes=None):
+        self.plain, self.masked, self.shapes = plain, masked, shapes
+        self.extractor = extractor if extractor is not None else plain
+
+    def score(self, source, translated, real_target, target, kind="instagan", kid_subsets=10):
+        """The row of one translation.
+
+        Args:
+            source: `(images, masks)` that went in.
+            translated: `(images, masks)` that came out (masks `(n, H, W, 1)` for CycleGAN+Seg).
+            real_target: `(images, masks)` of real target-domain data (FID/KID reference).
+            target: "A" or "B".
+            kind: "instagan" (one mask per instance), "merged" (CycleGAN+Seg), "image" (CycleGAN: no
+                translated masks), "unchanged" (the input itself: shape scores, no instance count).
+        """
+        (image, masks), (fake, fake_masks) = source, translated
+        row = {"background_error": float(np.nanmean(
+            metrics.background_error(image, fake, masks, fake_masks)))}
+        row["instances_kept"] = {
+            "instagan": lambda: metrics.instance_fidelity(masks, fake_masks),
+            "merged": lambda: _components_kept(masks, fake_masks),
+        }.get(kind, lambda: None)()
+        if self.shapes is not None:
+            shape = self.shapes[target]
+            row["shape_instances"] = (metrics.shape_score(fake_masks, shape, reference=masks)
+                                      if kind in ("instagan", "unchanged") else None)
+            row["shape_components"] = (_shape_components(masks, fake_masks, shape)
+                                       if kind != "image" else None)
+        row["classification"] = metrics.classification_score(classifier.predict(self.plain, fake), target)
+        if self.masked is not None:
+            shown = metrics.masked_images(fake, fake_masks)
+            row["classification_masked"] = metrics.classification_score(
+                classifier.predict(self.masked, shown), target)
+        fake_features = classifier.features(self.extractor, fake)
+        real_features = classifier.features(self.extractor, real_target[0])
+        row["fid"] = metrics.frechet_distance(fake_features, real_features)
+        row["kid"] = metrics.kernel_distance(fake_features, real_features, subsets=kid_subsets)[0]
+        return row
+
+    def reference(self, data, direction):
+        """The two reference rows of a direction: `input unchanged` and `real target`."""
+        source_side, target_side = SIDES[direction]
+        source, target = data[source_side], data[target_side]
+        unchanged = self.score(source, source, target, target_side, kind="unchanged")
+        real = {"background_error": None, "instances_kept": None}
+        if self.shapes is not None:
+            shape = self.shapes[target_side]
+            real["shape_instances"] = metrics.shape_score(target[1], shape)
+            real["shape_components"] = _shape_components(target[1], target[1], shape)
+        real["classification"] = metrics.classification_score(
+            classifier.predict(self.plain, target[0]), target_side)
+        if self.masked is not None:
+            real["classification_masked"] = metrics.classification_score(
+                classifier.predict(self.masked, metrics.masked_images(*target)), target_side)
+        real["fid"] = real["kid"] = None
+        return {"input unchanged": unchanged, "real target": real}
+
+
+def kind_of(model):
+    """"instagan", "merged" or "image": how a model's translated masks are scored."""
+    return {"set": "instagan", "resnet_seg": "merged", "resnet": "image"}[model.netG]
+
+
+def evaluate_model(model, data, judges, directions=("AtoB", "BtoA"), batch_size=16):
+    """`{direction: row}` for one model. `data`: `{"A": (images, masks), "B": (images, masks)}`."""
+    rows = {}
+    for direction in directions:
+        source_side, target_side = SIDES[direction]
+        translated = translate_all(model, *data[source_side], direction, batch_size)
+        rows[direction] = judges.score(data[source_side], translated, data[target_side], target_side,
+                                       kind=kind_of(model))
+    return rows
+
+
+def _cell(value, digits):
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "—"
+    return f"{value:.{digits}f}" if abs(value) < 10**4 else f"{value:.{digits}g}"
+
+
+def markdown_table(results, direction, extra_columns=()):
+    """A Markdown table of `results[name][direction]` rows; `extra_columns` = `(key, title)` pairs
+    read from `results[name]["info"]` first (e.g. the training options)."""
+    names = list(results)
+    present = [c for c in COLUMNS if any(c[0] in results[n][direction] for n in names)]
+    header = ["run"] + [title for _, title in extra_columns] + [title for _, title, _ in present]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in names:
+        info = results[name].get("info", {})
+        cells = [name] + [str(info.get(key, "")) for key, _ in extra_columns]
+        cells += [_cell(results[name][direction].get(key), digits) for key, _, digits in present]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
