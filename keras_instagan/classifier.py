@@ -91,7 +91,7 @@ def features(model, images, batch_size=64):
     that range); a 4-D output is averaged over H and W.
     """
     try:
-        model = keras.Model(model.input, model.get_layer("features").output)
+        model = keras.Model(model.inputs[0], model.get_layer("features").output)
     except ValueError:
         pass
     out = predict(model, images, batch_size)

@@ -199,3 +199,39 @@ def test_model_options_and_config():
     clone = InstaGAN.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     assert (clone.steps, clone.pool_size) == (2, 7)
+
+
+@pytest.mark.parametrize("netG,netD", [("resnet", "basic"), ("resnet_seg", "basic"), ("resnet_seg", "set")])
+def test_baselines_train_in_one_step_and_translate(rng, netG, netD):
+    model = tiny(netG=netG, netD=netD)
+    assert (model.steps, model.ins_per) == ((1, 4) if netG == "resnet" else (1, 1))
+    before = snapshot(model)
+    model.train_step(batch(rng))
+    assert any(path.startswith("G_A") for path in changed(before, model))
+    assert int(numpy(model.g_optimizer.iterations)) == 1
+    image = random_image(rng, 2, SIZE, SIZE)
+    masks = random_masks(rng, 2, SIZE, SIZE, 5, empty={(1, 4)})
+    fake, fake_masks = model.translate(image, masks)
+    assert fake.shape == image.shape
+    if netG == "resnet":
+        np.testing.assert_array_equal(fake_masks, masks)
+    else:
+        assert fake_masks.shape == (2, SIZE, SIZE, 1)
+    clone = InstaGAN.from_config(model.get_config())
+    assert (clone.netG, clone.netD, clone.steps) == (netG, netD, 1)
+
+
+def test_cyclegan_losses_leave_the_passed_through_masks_out(rng):
+    model = tiny(netG="resnet", netD="basic")
+    x = tf.constant(random_image(rng, 2, SIZE, SIZE))
+    masks = tf.constant(random_masks(rng, 2, SIZE, SIZE, 4))
+    verdict = tf.zeros((2, 2, 2, 1))
+    shifted = (x + 0.1, masks)  # image off by 0.1 everywhere, masks exact
+    active = tf.ones((2,))
+    _, cyc, idt, ctx = model._generator_losses(x, masks, (x, masks), shifted, shifted, verdict, active, 2.0, "A")
+    # mean |Δ| over the image alone is 0.1 (over image + 4 masks it would be 0.1·3/7)
+    assert float(cyc) == pytest.approx(10 * 0.1, rel=1e-5)
+    assert float(idt) == pytest.approx(10 * 0.1, rel=1e-5)
+    assert float(ctx) == 0.0
+    with pytest.raises(ValueError, match="netG must be one of"):
+        InstaGAN(ngf=4, ndf=4, n_blocks=1, netG="unet")

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from utils import max_diff, numpy, random_image, random_masks
 
-from keras_instagan import SetDiscriminator, SetGenerator
+from keras_instagan import NLayerDiscriminator, ResnetGenerator, SetDiscriminator, SetGenerator
 
 
 @pytest.fixture(scope="module")
@@ -166,3 +166,54 @@ def test_bad_discriminator_inputs(discriminator):
         discriminator([np.zeros((1, 16, 32, 3), "float32"), -np.ones((1, 16, 32, 1), "float32")])
     with pytest.raises(ValueError, match="SetDiscriminator expects inputs \\[image, masks\\]"):
         discriminator(np.zeros((1, 32, 32, 3), "float32"))
+
+
+def test_baseline_parameter_counts_are_cyclegans():
+    assert ResnetGenerator(ngf=64, n_blocks=9).count_params() == 11_378_179
+    assert sum(int(np.prod(w.shape)) for w in NLayerDiscriminator(ndf=64).trainable_weights) == 2_764_737
+
+
+def test_cyclegan_generator_ignores_masks_and_passes_them_through(rng):
+    generator = ResnetGenerator(ngf=4, n_blocks=1)
+    image = random_image(rng, 2, 32, 32)
+    masks = random_masks(rng, 2, 32, 32, 3)
+    out_image, out_masks = generator([image, masks])
+    other_image, _ = generator([image, random_masks(rng, 2, 32, 32, 1)])
+    assert out_image.shape == (2, 32, 32, 3)
+    assert max_diff(out_image, other_image) == 0.0
+    assert max_diff(out_masks, masks) == 0.0
+
+
+def test_cyclegan_seg_sees_only_the_union_of_the_masks(rng):
+    generator = ResnetGenerator(ngf=4, n_blocks=1, merge_masks=True)
+    discriminator = NLayerDiscriminator(ndf=4, merge_masks=True)
+    image = random_image(rng, 2, 32, 32)
+    masks = -np.ones((2, 32, 32, 2), "float32")
+    masks[:, 4:12, 4:12, 0] = 1.0
+    masks[0, 20:28, 20:28, 1] = 1.0
+    union = masks.max(-1, keepdims=True)
+    swapped = np.concatenate([union, -np.ones_like(union), -np.ones_like(union)], -1)  # same union
+    out_image, out_masks = generator([image, masks])
+    assert out_masks.shape == (2, 32, 32, 1)
+    for got, want in zip(generator([image, swapped]), (out_image, out_masks)):
+        assert max_diff(got, want) <= 1e-6
+    assert max_diff(discriminator([image, swapped]), discriminator([image, masks])) <= 1e-6
+    assert max_diff(discriminator([image, masks]), discriminator([image, -np.ones_like(masks)])) > 0
+    empty = generator([image, -np.ones_like(masks)])[1]
+    assert numpy(empty).max() == -1.0  # a sample without instances keeps its (empty) union
+    plain = NLayerDiscriminator(ndf=4)
+    assert plain([image, masks]).shape == (2, 2, 2, 1)
+    assert max_diff(plain([image, masks]), plain([image, -np.ones_like(masks)])) == 0.0
+
+
+def test_baseline_networks_save_and_reload(rng, tmp_path):
+    image = random_image(rng, 1, 32, 32)
+    masks = random_masks(rng, 1, 32, 32, 2)
+    for model in (ResnetGenerator(ngf=4, n_blocks=1, merge_masks=True), NLayerDiscriminator(ndf=4)):
+        clone = type(model).from_config(model.get_config())
+        assert clone.get_config() == model.get_config()
+        model.save(tmp_path / "net.keras")
+        loaded = keras.saving.load_model(tmp_path / "net.keras")
+        assert type(loaded) is type(model) and loaded.merge_masks == model.merge_masks
+        for got, want in zip(keras.tree.flatten(loaded([image, masks])), keras.tree.flatten(model([image, masks]))):
+            assert max_diff(got, want) == 0.0

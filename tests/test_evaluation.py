@@ -1,0 +1,111 @@
+"""evaluate.py and keras_instagan.evaluation on small runs written here (no training)."""
+
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_instagan import InstaGAN, evaluation, metrics
+from keras_instagan.data import shapes
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import evaluate  # noqa: E402
+
+
+def write_run(folder, **options):
+    """A run directory as train.py leaves it: config.json and the four networks."""
+    keras.utils.set_random_seed(0)
+    model = InstaGAN(ngf=4, ndf=4, n_blocks=1, **options)
+    os.makedirs(folder)
+    config = {"ngf": 4, "ndf": 4, "n_blocks": 1, "fineSizeH": 32, "fineSizeW": 32, "ins_max": 4,
+              "ins_per": model.ins_per, "netG": model.netG, "netD": model.netD, "lambda_ctx": 0.0,
+              "dataroot": None}
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(config, f)
+    with open(os.path.join(folder, "log.csv"), "w") as f:
+        f.write("epoch,seconds\n1,30.0\n2,30.0\n")
+    for network in (model.G_A, model.G_B, model.D_A, model.D_B):
+        network.save(os.path.join(folder, f"{network.name}.keras"))
+    return model
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    write_run(str(root / "insta"))
+    write_run(str(root / "seg"), netG="resnet_seg", netD="basic")
+    return root
+
+
+def test_evaluate_py_writes_a_row_per_run_and_direction(runs, tmp_path):
+    out = str(tmp_path / "eval")
+    results = evaluate.main(["--run", str(runs / "insta"), str(runs / "seg"), "--label", "InstaGAN",
+                             "CycleGAN+Seg", "--count", "12", "--classifier_count", "40", "--out", out])
+    with open(out + ".json") as f:
+        saved = json.load(f)
+    assert list(saved["results"]) == ["input unchanged", "real target", "InstaGAN", "CycleGAN+Seg"]
+    assert saved["results"]["InstaGAN"]["info"] == {
+        "netG": "set", "netD": "set", "lambda_ctx": 0.0, "ins_per": 2, "epochs": 2, "train_min": 1.0}
+    for direction in ("AtoB", "BtoA"):
+        unchanged = results["input unchanged"][direction]
+        assert unchanged["background_error"] == 0.0
+        insta, seg = results["InstaGAN"][direction], results["CycleGAN+Seg"][direction]
+        assert seg["shape_instances"] is None and 0.0 <= seg["shape_components"] <= 1.0
+        for row in (insta, seg):
+            assert row["background_error"] > 0
+            assert 0.0 <= row["classification"] <= 1.0 and row["fid"] >= 0.0
+    # the source masks against the target shape: squares are not ellipses and vice versa
+    assert results["input unchanged"]["AtoB"]["shape_instances"] <= 0.1
+    assert results["real target"]["AtoB"]["shape_instances"] >= 0.9
+    with open(out + ".md") as f:
+        table = f.read()
+    assert "| CycleGAN+Seg | resnet_seg | basic | 0.0 | all | 2 | 1.0 |" in table
+    assert "Command: `python evaluate.py --run" in table
+
+
+def test_judges_score_the_input_itself_as_no_change():
+    data = dict(zip("AB", shapes.load(24, 32, 4, seed=3)))
+    keras.utils.set_random_seed(0)
+    plain = keras.Sequential([keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D(name="features"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    judges = evaluation.Judges(plain, shapes=dict(shapes.SHAPES))
+    row = judges.score(data["A"], data["A"], data["B"], "B", kind="instagan")
+    assert row["background_error"] == 0.0
+    assert row["instances_kept"] == 1.0
+    assert row["shape_instances"] == metrics.shape_score(data["A"][1], "square", reference=data["A"][1])
+    features = lambda images: images.mean(axis=(1, 2))  # what the model's `features` layer computes
+    assert row["fid"] == pytest.approx(metrics.frechet_distance(features(data["A"][0]), features(data["B"][0])),
+                                       rel=1e-4)
+    assert "classification_masked" not in row
+
+
+def test_evaluate_py_refuses_what_it_cannot_evaluate(runs, tmp_path):
+    real = tmp_path / "real"
+    write_run(str(real))
+    with open(real / "config.json") as f:
+        config = json.load(f)
+    with open(real / "config.json", "w") as f:
+        json.dump({**config, "dataroot": "datasets/shp2gir_coco"}, f)
+    with pytest.raises(SystemExit, match="trained on real data .*datasets/shp2gir_coco.*give --dataroot"):
+        evaluate.main(["--run", str(real)])
+    with pytest.raises(SystemExit, match="not_a_run: run directory not found"):
+        evaluate.main(["--run", str(tmp_path / "not_a_run")])
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--run", str(runs / "insta"), "--label", "a", "b"])
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--run", str(runs / "insta"), "--size", "30", "32"])
+
+
+def test_a_run_holding_other_networks_than_its_config_says_is_refused(tmp_path):
+    folder = tmp_path / "mixed"
+    write_run(str(folder))  # set networks
+    with open(folder / "config.json") as f:
+        config = json.load(f)
+    with open(folder / "config.json", "w") as f:
+        json.dump({**config, "netG": "resnet", "netD": "basic"}, f)
+    with pytest.raises(ValueError, match=r"G_A.keras: a SetGenerator \(model: ResnetGenerator; see netG/netD\)"):
+        InstaGAN.from_run(str(folder))
