@@ -109,3 +109,13 @@ def test_a_run_holding_other_networks_than_its_config_says_is_refused(tmp_path):
         json.dump({**config, "netG": "resnet", "netD": "basic"}, f)
     with pytest.raises(ValueError, match=r"G_A.keras: a SetGenerator \(model: ResnetGenerator; see netG/netD\)"):
         InstaGAN.from_run(str(folder))
+
+
+def test_train_py_takes_the_baseline_networks():
+    import train
+
+    args = train.parse_args(["--netG", "resnet_seg", "--netD", "basic", "--lambda_ctx", "0"])
+    assert (args.netG, args.netD, args.lambda_ctx) == ("resnet_seg", "basic", 0.0)
+    assert {"netG", "netD"} <= set(train.ARCHITECTURE)  # a continued run must keep its networks
+    with pytest.raises(SystemExit):
+        train.parse_args(["--netG", "unet_256"])
