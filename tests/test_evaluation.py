@@ -119,3 +119,34 @@ def test_train_py_takes_the_baseline_networks():
     assert {"netG", "netD"} <= set(train.ARCHITECTURE)  # a continued run must keep its networks
     with pytest.raises(SystemExit):
         train.parse_args(["--netG", "unet_256"])
+
+
+def write_synthetic_layout(root, phase, count, seed):
+    """Synthetic samples saved in the official folder layout (PNG images, one PNG per mask)."""
+    from PIL import Image
+
+    for side, (images, masks) in zip("AB", shapes.load(count, 32, 4, seed=seed)):
+        for folder in (side, side + "_seg"):
+            os.makedirs(os.path.join(root, phase + folder), exist_ok=True)
+        for i, (image, sample_masks) in enumerate(zip(images, masks)):
+            Image.fromarray(((image + 1) * 127.5).round().astype("uint8")).save(
+                os.path.join(root, phase + side, f"s{i}.png"))
+            for k in range(sample_masks.shape[-1]):
+                if sample_masks[..., k].max() > 0:
+                    Image.fromarray(((sample_masks[..., k] > 0) * 255).astype("uint8")).save(
+                        os.path.join(root, phase + side + "_seg", f"s{i}_{k}.png"))
+
+
+def test_evaluate_py_on_a_folder_layout(runs, tmp_path):
+    root = str(tmp_path / "data")
+    write_synthetic_layout(root, "train", 30, seed=1)
+    write_synthetic_layout(root, "test", 8, seed=2)
+    results = evaluate.main(["--run", str(runs / "insta"), "--dataroot", root, "--phase", "test",
+                             "--out", str(tmp_path / "eval")])
+    row = results["insta"]["AtoB"]
+    assert "shape_instances" not in row  # real data: the target shape is unknown
+    assert row["background_error"] > 0 and 0 <= row["instances_kept"] <= 1
+    assert results["input unchanged"]["BtoA"]["background_error"] == 0.0
+    with pytest.raises(SystemExit, match="testB_seg: folder not found"):
+        os.rename(os.path.join(root, "testB_seg"), os.path.join(root, "moved"))
+        evaluate.main(["--run", str(runs / "insta"), "--dataroot", root, "--phase", "test"])
