@@ -46,17 +46,18 @@ def _union_components(masks):
     return [metrics.connected_components((m > 0).any(-1)) for m in np.asarray(masks)]
 
 
-def _shape_components(masks, translated_masks, target):
+def _shape_components(components_in, components_out, target):
+    """Σ hits / Σ max(components in, out) over samples, given both lists of component masks."""
     hits = total = 0
-    for before, after in zip(_union_components(masks), _union_components(translated_masks)):
+    for before, after in zip(components_in, components_out):
         hits += sum(metrics.shape_of(after[..., k]) == target for k in range(after.shape[-1]))
         total += max(before.shape[-1], after.shape[-1])
     return hits / total if total else float("nan")
 
 
-def _components_kept(masks, translated_masks):
-    counts_in = sum(c.shape[-1] for c in _union_components(masks))
-    counts_out = sum(c.shape[-1] for c in _union_components(translated_masks))
+def _components_kept(components_in, components_out):
+    counts_in = sum(c.shape[-1] for c in components_in)
+    counts_out = sum(c.shape[-1] for c in components_out)
     return counts_out / counts_in if counts_in else float("nan")
 
 
@@ -88,16 +89,19 @@ class Judges:
         (image, masks), (fake, fake_masks) = source, translated
         row = {"background_error": float(np.nanmean(
             metrics.background_error(image, fake, masks, fake_masks)))}
-        row["instances_kept"] = {
-            "instagan": lambda: metrics.instance_fidelity(masks, fake_masks),
-            "merged": lambda: _components_kept(masks, fake_masks),
-        }.get(kind, lambda: None)()
+        row["instances_kept"] = (metrics.instance_fidelity(masks, fake_masks) if kind == "instagan"
+                                 else None)
+        components = None
+        if kind == "merged" or (kind != "image" and self.shapes is not None):
+            components = _union_components(masks), _union_components(fake_masks)
+        if kind == "merged":
+            row["instances_kept"] = _components_kept(*components)
         if self.shapes is not None:
             shape = self.shapes[target]
             row["shape_instances"] = (metrics.shape_score(fake_masks, shape, reference=masks)
                                       if kind in ("instagan", "unchanged") else None)
-            row["shape_components"] = (_shape_components(masks, fake_masks, shape)
-                                       if kind != "image" else None)
+            row["shape_components"] = (_shape_components(*components, shape)
+                                       if components is not None else None)
         row["classification"] = metrics.classification_score(classifier.predict(self.plain, fake), target)
         if self.masked is not None:
             shown = metrics.masked_images(fake, fake_masks)
@@ -118,7 +122,8 @@ class Judges:
         if self.shapes is not None:
             shape = self.shapes[target_side]
             real["shape_instances"] = metrics.shape_score(target[1], shape)
-            real["shape_components"] = _shape_components(target[1], target[1], shape)
+            components = _union_components(target[1])
+            real["shape_components"] = _shape_components(components, components, shape)
         real["classification"] = metrics.classification_score(
             classifier.predict(self.plain, target[0]), target_side)
         if self.masked is not None:
