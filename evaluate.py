@@ -18,6 +18,7 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import sys
 
 
@@ -148,7 +149,7 @@ def main(argv=None):
     source = f"{args.dataroot} ({args.phase})" if args.dataroot else f"synthetic shapes, seed {args.seed}"
     text = [f"Evaluation on {data['A'][0].shape[0]}/{data['B'][0].shape[0]} images A/B, {source}, "
             f"{size[0]}×{size[1]}.", "",
-            "Command: `python evaluate.py " + " ".join(sys.argv[1:] if argv is None else argv) + "`"]
+            "Command: `python evaluate.py " + shlex.join(sys.argv[1:] if argv is None else argv) + "`"]
     for direction in evaluation.SIDES:
         text += ["", f"### {direction}", "", evaluation.markdown_table(results, direction, columns)]
     markdown = "\n".join(text) + "\n"
