@@ -159,6 +159,7 @@ def test_kernel_distance_matches_the_moment_formula():
     assert abs(same) < 0.1 * expected
 
 
+@pytest.mark.slow
 def test_domain_classifier_learns_the_synthetic_domains():
     (images_a, masks_a), (images_b, masks_b) = shapes.load(600, 32, 4, seed=5)
     (test_a, test_ma), (test_b, test_mb) = shapes.load(60, 32, 4, seed=6)
