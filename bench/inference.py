@@ -8,7 +8,12 @@ random official-size weights (the cost does not depend on the values). Median of
 after one warm-up call, on `--threads` threads. The official PyTorch forward takes 3.20 s on these
 2 cores (official-instagan.md §9); targets: the fastest runtime ≤ 1.9 s, and ONNX Runtime (the one
 production uses) no slower than tf.function. ONNX Runtime uses CUDA when onnxruntime-gpu and a GPU
-are there (the `provider` field says which ran). The last line printed is JSON.
+are there (the `provider` field says which ran).
+
+It also measures this CPU's float32 matrix-product rate (ONNX Runtime's MatMul, 2048³, best of 5)
+and, for the default configuration (389 GFLOP, official-instagan.md §2.4), the time that rate puts
+under one step: no runtime that does every multiplication of the step can be faster on this CPU.
+The last line printed is JSON.
 """
 
 import argparse
@@ -19,6 +24,7 @@ import tempfile
 import time
 
 OFFICIAL_SECONDS = 3.20
+OFFICIAL_GFLOP = 389  # one step at 256×256, ngf 64, 9 blocks, image + 2 masks (FLOP = 2·MAC)
 
 
 def median_seconds(call, repeats):
@@ -29,6 +35,33 @@ def median_seconds(call, repeats):
         call()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def matmul_gflops(threads, n=2048):
+    """Best-of-5 float32 (n×n)·(n×n) rate of ONNX Runtime's CPU MatMul on `threads` threads."""
+    import numpy as np
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("MatMul", ["a", "b"], ["c"])
+    graph = helper.make_graph([node], "matmul", [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n])
+                                                 for x in "ab"],
+                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    feed = {x: np.random.default_rng(0).uniform(size=(n, n)).astype(np.float32) for x in "ab"}
+    session.run(None, feed)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        session.run(None, feed)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
 
 
 def main():
@@ -74,6 +107,8 @@ def main():
         runner = interpreter.get_signature_runner()
         results["litert"] = median_seconds(lambda: runner(image=image, masks=masks), args.repeats)
     fastest = min(results, key=results.get)
+    gflops = matmul_gflops(args.threads)
+    default = (args.size, args.ngf, args.n_blocks) == (256, 64, 9)
     summary = {
         "seconds": {k: round(v, 3) for k, v in results.items()},
         "official_pytorch_seconds": OFFICIAL_SECONDS,
@@ -83,6 +118,9 @@ def main():
         "onnxruntime_vs_tf_function": round(results["onnxruntime"] / results["tf_function"], 3),
         "onnxruntime_target_met": results["onnxruntime"] <= results["tf_function"],
         "provider": session.get_providers()[0],
+        "cpu_matmul_gflops": round(gflops, 1),
+        "step_gflop": OFFICIAL_GFLOP if default else None,
+        "seconds_at_matmul_rate": round(OFFICIAL_GFLOP / gflops, 3) if default else None,
         "config": {"size": args.size, "ngf": args.ngf, "n_blocks": args.n_blocks, "masks": 2,
                    "threads": args.threads, "repeats": args.repeats},
     }
