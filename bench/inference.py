@@ -45,15 +45,15 @@ def matmul_gflops(threads, n=2048):
     from onnx import TensorProto, helper
 
     node = helper.make_node("MatMul", ["a", "b"], ["c"])
-    graph = helper.make_graph([node], "matmul", [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n])
-                                                 for x in "ab"],
-                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
+    a, b, c = (helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "abc")
+    graph = helper.make_graph([node], "matmul", [a, b], [c])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+                                           providers=["CPUExecutionProvider"])
     feed = {x: np.random.default_rng(0).uniform(size=(n, n)).astype(np.float32) for x in "ab"}
     session.run(None, feed)
     best = float("inf")

@@ -5,8 +5,8 @@
 
 Reference configuration (official-instagan.md §9): batch 1, 64×64, ngf = ndf = 32, 9 blocks,
 ins_max 4, ins_per 2, four non-empty masks, 2 threads (`--inter_op 1`: TensorFlow runs one op at a
-time, each on 2 threads; faster here than 2 ops at once and a steadier memory peak). One iteration = `InstaGAN.train_step` traced
-with `tf.function` (what `fit` runs) and the networks compiled with XLA
+time, each on 2 threads; faster here than 2 ops at once). One iteration = `InstaGAN.train_step`
+traced with `tf.function` (what `fit` runs) and the networks compiled with XLA
 (`compile(jit_compile=True)`; `--no_jit` for without): ins_max/ins_per sequential steps, each a
 generator and a discriminator update. The official PyTorch code takes 3.14 s per iteration here (2 cores).
 
@@ -134,7 +134,8 @@ def main():
               for key in ("tensor_peak_mb", "peak_rss_mb")}
     summary = {
         "config": "batch 1, 64x64, ngf=ndf=32, 9 blocks, ins_max 4, ins_per 2, 4 masks, "
-                  f"{args.threads} threads per op, {args.inter_op} op(s) at once, XLA networks {'off' if args.no_jit else 'on'}",
+                  f"{args.threads} threads per op, {args.inter_op} op(s) at once, "
+                  f"XLA networks {'off' if args.no_jit else 'on'}",
         "seconds_per_step": round(reference, 3),
         "official_pytorch_seconds": OFFICIAL_SECONDS,
         "ratio_to_official": round(reference / OFFICIAL_SECONDS, 3),
