@@ -321,8 +321,8 @@ class InstaGAN(keras.Model):
 
         Under a `tf.distribute` strategy (any number of replicas) `fn()` always runs: TensorFlow
         forbids a conditional around a cross-replica synchronisation point (the optimizer update,
-        the spectral-norm update of a mirrored variable). A step without any instance in the whole global batch then applies zero
-        gradients, which still moves Adam's moments and step counter.
+        the spectral-norm update of a mirrored variable). A step without any instance in the whole
+        global batch then applies zero gradients, which still moves Adam's moments and step counter.
         """
         def run():
             value = fn()
