@@ -2,6 +2,7 @@
 
     python bench/inference.py                  # 256×256, ngf 64, 9 blocks, image + 2 masks
     python bench/inference.py --size 128 --repeats 5
+    python bench/inference.py --repeats 5 --profile   # + ONNX Runtime's time per operator type
 
 One step = `SetGenerator([image (1, 256, 256, 3), masks (1, 256, 256, 2)])`, both masks non-empty,
 random official-size weights (the cost does not depend on the values). Median of `--repeats` calls
@@ -17,6 +18,7 @@ The last line printed is JSON.
 """
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -64,6 +66,27 @@ def matmul_gflops(threads, n=2048):
     return 2 * n**3 / best / 1e9
 
 
+def onnxruntime_profile(path, feed, threads, providers, runs=3):
+    """Seconds per operator type in the last of `runs` calls, from ONNX Runtime's profiler."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.enable_profiling = True
+    options.profile_file_prefix = os.path.join(os.path.dirname(path), "profile")
+    session = onnxruntime.InferenceSession(path, options, providers=providers)
+    for _ in range(runs):
+        session.run(None, feed)
+    with open(session.end_profiling()) as f:
+        events = json.load(f)
+    last = max(e["ts"] for e in events if e.get("name") == "model_run")
+    seconds = collections.Counter()
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= last:
+            seconds[e["args"]["op_name"]] += e["dur"] / 1e6
+    return dict(seconds.most_common())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=256)
@@ -71,6 +94,7 @@ def main():
     p.add_argument("--n_blocks", type=int, default=9)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--profile", action="store_true", help="ONNX Runtime's time per operator type")
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
@@ -103,6 +127,7 @@ def main():
         session = onnxruntime.InferenceSession(onnx_path, options, providers=providers)
         feed = {"image": image, "masks": masks}
         results["onnxruntime"] = median_seconds(lambda: session.run(None, feed), args.repeats)
+        profile = onnxruntime_profile(onnx_path, feed, args.threads, providers) if args.profile else None
         interpreter = Interpreter(litert_path, num_threads=args.threads)
         runner = interpreter.get_signature_runner()
         results["litert"] = median_seconds(lambda: runner(image=image, masks=masks), args.repeats)
@@ -124,6 +149,11 @@ def main():
         "config": {"size": args.size, "ngf": args.ngf, "n_blocks": args.n_blocks, "masks": 2,
                    "threads": args.threads, "repeats": args.repeats},
     }
+    if profile:
+        summary["onnxruntime_profile_seconds"] = {op: round(t, 4) for op, t in profile.items()}
+        total = sum(profile.values())
+        for op, seconds in list(profile.items())[:8]:
+            print(f"  onnxruntime {op:16s} {seconds:.3f} s  {100 * seconds / total:4.1f} %")
     for name, seconds in results.items():
         print(f"{name:12s} {seconds:.3f} s")
     print(json.dumps(summary))

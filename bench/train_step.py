@@ -40,6 +40,7 @@ def rss_mb():
 def measure(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
     """Runs in the child process: returns seconds per iteration and memory figures."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"  # TensorFlow's tensor-memory statistics
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -98,8 +99,7 @@ def run_child(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
     command = [sys.executable, __file__, "--child", f"{ins_max},{ins_per}", "--steps", str(steps),
                "--warmup", str(warmup), "--threads", str(threads), "--inter_op", str(inter_op)]
     command += [] if jit else ["--no_jit"]
-    env = dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true")  # TensorFlow's tensor-memory statistics
-    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"bench/train_step.py: {ins_max}/{ins_per} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
