@@ -39,6 +39,16 @@ def median_seconds(call, repeats):
     return statistics.median(times)
 
 
+def session_options(threads, profile=False):
+    """ONNX Runtime options: `threads` threads per operator, optionally with its profiler on."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.enable_profiling = profile
+    return options
+
+
 def matmul_gflops(threads, n=2048):
     """Best-of-5 float32 (n×n)·(n×n) rate of ONNX Runtime's CPU MatMul on `threads` threads."""
     import numpy as np
@@ -50,11 +60,9 @@ def matmul_gflops(threads, n=2048):
     a, b, c = (helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "abc")
     graph = helper.make_graph([node], "matmul", [a, b], [c])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model.ir_version = 8  # the newest IR version onnxruntime 1.31 reads
     onnx.checker.check_model(model)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = onnxruntime.InferenceSession(model.SerializeToString(), options,
+    session = onnxruntime.InferenceSession(model.SerializeToString(), session_options(threads),
                                            providers=["CPUExecutionProvider"])
     feed = {x: np.random.default_rng(0).uniform(size=(n, n)).astype(np.float32) for x in "ab"}
     session.run(None, feed)
@@ -70,9 +78,7 @@ def onnxruntime_profile(path, feed, threads, providers, runs=3):
     """Seconds per operator type in the last of `runs` calls, from ONNX Runtime's profiler."""
     import onnxruntime
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.enable_profiling = True
+    options = session_options(threads, profile=True)
     options.profile_file_prefix = os.path.join(os.path.dirname(path), "profile")
     session = onnxruntime.InferenceSession(path, options, providers=providers)
     for _ in range(runs):
@@ -120,8 +126,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = export_onnx(generator, os.path.join(tmp, "g.onnx"), 2)
         litert_path = export_litert(generator, os.path.join(tmp, "g.tflite"), 2)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = args.threads
+        options = session_options(args.threads)
         providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                      if p in onnxruntime.get_available_providers()]
         session = onnxruntime.InferenceSession(onnx_path, options, providers=providers)

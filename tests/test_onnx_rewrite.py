@@ -27,7 +27,7 @@ def conv_model(rng, convs):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 6, None, None])
     graph = helper.make_graph(nodes, "convs", [x], outputs, initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    model.ir_version = 8  # the newest IR version onnxruntime 1.31 reads
     return model
 
 
@@ -68,7 +68,7 @@ def test_thin_convolutions_are_split_and_compute_the_same():
         np.testing.assert_allclose(g, e, atol=1e-4, rtol=1e-5, err_msg=f"conv{n}")
 
 
-def test_exported_generator_has_no_thin_wide_kernels(tmp_path):
+def test_exported_generator_keeps_no_thin_kxk_convolution(tmp_path):
     keras = pytest.importorskip("keras")
     pytest.importorskip("tf2onnx")
     from keras_instagan import SetGenerator
