@@ -7,6 +7,7 @@ import tensorflow as tf
 from utils import max_diff, numpy
 
 from keras_instagan.layers import (
+    THIN_CHANNELS,
     ReflectionPadding2D,
     ResnetBlock,
     SpectralConv2D,
@@ -55,6 +56,34 @@ def test_torch_conv_matches_torch(x, kernel_size, strides, padding):
     expected = from_torch(ref(to_torch(x)))
     assert layer.compute_output_shape(x.shape) == expected.shape
     assert max_diff(layer(x), expected) < 1e-5
+
+
+@pytest.mark.parametrize("kernel_size,padding,filters", [(7, 0, 3), (4, 1, 1), (3, 1, 4)])
+def test_thin_conv_training_path_matches_torch_forward_and_gradient(x, kernel_size, padding, filters):
+    """With `training=True` a convolution to ≤ 4 channels runs as `thin_conv` (a matrix product and
+    shifted sums with a hand-written gradient): output and every gradient must still be Conv2d's."""
+    ref = torch.nn.Conv2d(5, filters, kernel_size, 1, padding)
+    layer = TorchConv2D(filters, kernel_size, torch_padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([conv_kernel(ref.weight), ref.bias.detach().numpy()])
+    assert layer.thin and not TorchConv2D(filters, kernel_size, strides=2).thin
+    assert not TorchConv2D(THIN_CHANNELS + 1, kernel_size).thin
+
+    x_torch = to_torch(x).requires_grad_()
+    expected = ref(x_torch)
+    upstream = np.random.default_rng(1).standard_normal(from_torch(expected).shape).astype("float32")
+    (expected * to_torch(upstream)).sum().backward()
+
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        y = layer(inputs, training=True)
+        loss = tf.reduce_sum(y * upstream)
+    grad_x, grad_kernel, grad_bias = tape.gradient(loss, [inputs, layer.kernel, layer.bias])
+    assert max_diff(y, from_torch(expected)) < 1e-5
+    assert max_diff(grad_x, from_torch(x_torch.grad)) < 1e-5
+    assert max_diff(grad_kernel, conv_kernel(ref.weight.grad)) < 1e-4
+    assert max_diff(grad_bias, ref.bias.grad.numpy()) < 1e-4
 
 
 def test_torch_conv_transpose_matches_torch(x):

@@ -102,6 +102,18 @@ def test_traced_call_with_dynamic_shapes_equals_eager(generator, rng):
             assert max_diff(got, want) <= 1e-5
 
 
+def test_training_call_equals_inference_call(generator, rng):
+    """`training=True` runs the generator's last convolutions (to 3 and 1 channels) as `thin_conv`;
+    the outputs agree with the inference call's plain convolutions, also traced with unknown shapes."""
+    spec = [tf.TensorSpec((None, None, None, 3)), tf.TensorSpec((None, None, None, None))]
+    traced = tf.function(lambda i, m: generator([i, m], training=True), input_signature=spec)
+    for batch, size, n in [(2, (32, 32), 3), (1, (16, 24), 1)]:
+        image = random_image(rng, batch, *size)
+        masks = random_masks(rng, batch, *size, n, empty={(0, n - 1)})
+        for got, want in zip(traced(image, masks), generator([image, masks], training=False)):
+            assert max_diff(got, want) <= 1e-5
+
+
 def test_official_parameter_counts():
     generator = SetGenerator(ngf=64, n_blocks=9)
     discriminator = SetDiscriminator(ndf=64, n_layers=3)
