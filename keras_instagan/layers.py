@@ -126,7 +126,7 @@ def thin_conv(x, kernel):
         y[b, h, w, o] = Σ_{i,j} t[b, h + i, w + j, (i·k + j)·O + o],   t = x · W[i, j, :, o]
 
     For the generators' last layers (64×64, 64 → 3 and 96 → 1 channels, 2 CPU cores;
-    `bench/thin_conv.py`) this is 2–3× faster than TensorFlow's convolution forward, and forward +
+    `bench/thin_conv.py`) this is 1.1–3× faster than TensorFlow's convolution forward, and forward +
     backward 2× faster with XLA and 11–21× without. The gradient of the shifted sum is written out
     (`_tap_sum`)."""
     k, _, channels, out = kernel.shape
