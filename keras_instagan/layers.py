@@ -180,6 +180,7 @@ class TorchConv2D(layers.Conv2D):
 
     @property
     def thin(self):
+        """Whether `training=True` calls compute this convolution with `thin_conv`."""
         return (self.filters <= THIN_CHANNELS and self.kernel_size[0] > 1 and self.groups == 1
                 and self.strides == (1, 1) and self.dilation_rate == (1, 1))
 

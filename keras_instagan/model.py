@@ -142,10 +142,10 @@ class InstaGAN(keras.Model):
         λ_A·λ_ctx; with the defaults every term but the GAN term weighs 10.
 
         `jit_compile=True` compiles each network call (forward and backward) and each optimizer
-        update with XLA, about 1.5× faster on a CPU, at the price of a longer first step. The rest of
-        the step (conditional updates, image pool, cross-replica sums) stays outside XLA. Under a
-        `tf.distribute` strategy the networks are called without `tf.function` and this option has
-        no effect.
+        update with XLA, 1.26× faster on a CPU (`bench/train_step.py`), at the price of a longer
+        first step. The rest of the step (conditional updates, image pool, cross-replica sums) stays
+        outside XLA. Under a `tf.distribute` strategy the networks are called without `tf.function`
+        and this option has no effect.
         """
         self.jit_networks = bool(jit_compile)
         super().compile(jit_compile=False, **kwargs)
