@@ -192,42 +192,43 @@ class InstaGAN(keras.Model):
         if not self.built:
             super()._maybe_symbolic_build(iterator, data_batch)
 
+    def _compiled(self, key, function, **options):
+        """`tf.function(function, **options)`, made once per `key` and reused by every call site of
+        the unrolled step. `function` itself with `run_eagerly=True`, and under a `tf.distribute`
+        strategy (even with one replica): a nested `tf.function` may not hold a cross-replica
+        synchronisation point, and the spectral-norm update of a mirrored variable is one."""
+        if self.run_eagerly or tf.distribute.has_strategy():
+            return function
+        if key not in self._traced_calls:
+            self._traced_calls[key] = tf.function(function, **options)
+        return self._traced_calls[key]
+
     def _traced(self, network, training, input_gradients=True):
-        """`network(inputs, training)` as one `tf.function` per network, shared by every call site of
-        the unrolled step: each network is traced once instead of once per call (3× faster tracing).
+        """`network(inputs, training)` as one `tf.function` per network (`_compiled`): each network
+        is traced once instead of once per call (3× faster tracing).
 
         `input_gradients=False` for inputs that need no gradient (data, detached images): the
         backward pass then skips the gradient of the first layer's input, which TensorFlow would
-        otherwise compute for every input of a traced function.
-
-        The plain call with `run_eagerly=True`, and under a `tf.distribute` strategy (even with one
-        replica): a nested `tf.function` may not hold a cross-replica synchronisation point, and the
-        spectral-norm update of a mirrored variable is one."""
+        otherwise compute for every input of a traced function."""
         def call(inputs):
             if not input_gradients:
                 inputs = [ops.stop_gradient(x) for x in inputs]
             return network(inputs, training=training)
 
-        if self.run_eagerly or tf.distribute.has_strategy():
-            return call
-        key = (network.name, training, input_gradients)
-        if key not in self._traced_calls:
-            self._traced_calls[key] = tf.function(
-                call, reduce_retracing=True, jit_compile=self.jit_networks
-            )
-        return self._traced_calls[key]
+        return self._compiled(
+            (network.name, training, input_gradients), call, reduce_retracing=True,
+            jit_compile=self.jit_networks,
+        )
 
     def _apply_gradients(self, optimizer, grads, variables):
-        """`optimizer.apply(grads, variables)`; with `compile(jit_compile=True)` (and no strategy)
-        compiled with XLA into a few fused kernels instead of ~10 small ops per variable."""
-        if not self.jit_networks or self.run_eagerly or tf.distribute.has_strategy():
+        """`optimizer.apply(grads, variables)`; with `compile(jit_compile=True)` compiled with XLA
+        (`_compiled`) into a few fused kernels instead of ~10 small ops per variable."""
+        if not self.jit_networks:
             return optimizer.apply(grads, variables)
-        key = ("apply", id(optimizer))
-        if key not in self._traced_calls:
-            self._traced_calls[key] = tf.function(
-                lambda grads: optimizer.apply(grads, variables), jit_compile=True
-            )
-        return self._traced_calls[key](grads)
+        apply = self._compiled(
+            ("apply", id(optimizer)), lambda grads: optimizer.apply(grads, variables), jit_compile=True
+        )
+        return apply(grads)
 
     def _generator_losses(self, x, masks, fake, rec, same, d_verdict, active, count, side):
         """The generator terms of one direction; `side` names the source domain ("A" or "B")."""
