@@ -141,11 +141,12 @@ class InstaGAN(keras.Model):
         Effective weights, as in the official code: cycle λ_A (λ_B), identity λ_A·λ_idt, context
         λ_A·λ_ctx; with the defaults every term but the GAN term weighs 10.
 
-        `jit_compile=True` compiles each network call (forward and backward) and each optimizer
-        update with XLA, 1.26× faster on a CPU (`bench/train_step.py`), at the price of a longer
-        first step. The rest of the step (conditional updates, image pool, cross-replica sums) stays
-        outside XLA. Under a `tf.distribute` strategy the networks are called without `tf.function`
-        and this option has no effect.
+        `jit_compile=True` compiles with XLA the generator update of each sequential step (every
+        network call in it, forward and backward, as one program), the gradient of each
+        discriminator update, and each optimizer update: faster on a CPU (`bench/train_step.py`,
+        docs/benchmarks.md), at the price of a longer first step. The rest of the step (conditional
+        updates, image pool, cross-replica sums) stays outside XLA. Under a `tf.distribute` strategy
+        the networks are called without `tf.function` and this option has no effect.
         """
         self.jit_networks = bool(jit_compile)
         super().compile(jit_compile=False, **kwargs)
@@ -204,31 +205,29 @@ class InstaGAN(keras.Model):
         return self._traced_calls[key]
 
     def _traced(self, network, training, input_gradients=True):
-        """`network(inputs, training)` as one `tf.function` per network (`_compiled`): each network
-        is traced once instead of once per call (3× faster tracing).
+        """How the updates call `network(inputs, training)`.
 
         `input_gradients=False` for inputs that need no gradient (data, detached images): the
         backward pass then skips the gradient of the first layer's input, which TensorFlow would
-        otherwise compute for every input of a traced function."""
+        otherwise compute for every input of a traced function.
+
+        With `compile(jit_compile=True)` each update is one XLA program (`_compiled`) and the
+        network is called inline. Otherwise each network is one `tf.function` of its own, traced once
+        instead of once per call (3× faster tracing)."""
         def call(inputs):
             if not input_gradients:
                 inputs = [ops.stop_gradient(x) for x in inputs]
             return network(inputs, training=training)
 
-        return self._compiled(
-            (network.name, training, input_gradients), call, reduce_retracing=True,
-            jit_compile=self.jit_networks,
-        )
+        if self.jit_networks:
+            return call
+        return self._compiled((network.name, training, input_gradients), call, reduce_retracing=True)
 
-    def _apply_gradients(self, optimizer, grads, variables):
-        """`optimizer.apply(grads, variables)`; with `compile(jit_compile=True)` compiled with XLA
-        (`_compiled`) into a few fused kernels instead of ~10 small ops per variable."""
+    def _update(self, key, function):
+        """`function` as one XLA program with `compile(jit_compile=True)` (`_compiled`), else itself."""
         if not self.jit_networks:
-            return optimizer.apply(grads, variables)
-        apply = self._compiled(
-            ("apply", id(optimizer)), lambda grads: optimizer.apply(grads, variables), jit_compile=True
-        )
-        return apply(grads)
+            return function
+        return self._compiled(key, function, jit_compile=True)
 
     def _generator_losses(self, x, masks, fake, rec, same, d_verdict, active, count, side):
         """The generator terms of one direction; `side` names the source domain ("A" or "B")."""
@@ -281,6 +280,57 @@ class InstaGAN(keras.Model):
         active_a = ops.max(nonempty_slots(a_i), axis=1)
         active_b = ops.max(nonempty_slots(b_i), axis=1)
         count_a, count_b = _global_sum(ops.sum(active_a)), _global_sum(ops.sum(active_b))
+        update = self._update("generator_update", self._generator_update)
+        grads, terms, fake_b, fake_a, made_b, made_a = update(
+            x_a, x_b, a_i, b_i, state["made_b"], state["made_a"], in_chunk,
+            active_a, active_b, count_a, count_b,
+        )
+        g_vars = self.G_A.trainable_variables + self.G_B.trainable_variables
+        apply = self._update("generator_apply", lambda grads: self.g_optimizer.apply(grads, g_vars))
+        self._run_if(count_a + count_b > 0, lambda: apply(grads))
+
+        fake_b_all = ops.concatenate([fake_b[0], made_b], axis=-1)
+        fake_a_all = ops.concatenate([fake_a[0], made_a], axis=-1)
+        d_a = self._run_if(count_a > 0, lambda: self._discriminator_step(
+            self.D_A, self.d_optimizer_A, (image_b, masks_b), self.pool_B(fake_b_all, active_a),
+            active_a, count_a,
+        ))
+        d_b = self._run_if(count_b > 0, lambda: self._discriminator_step(
+            self.D_B, self.d_optimizer_B, (image_a, masks_a), self.pool_A(fake_a_all, active_b),
+            active_b, count_b,
+        ))
+
+        values = {**terms, "D_A": d_a, "D_B": d_b}
+        counts = {"A": count_a, "B": count_b}
+        for name, value in values.items():
+            ran = ops.cast(counts[LOSS_SOURCES[name]] > 0, "float32")
+            self.trackers[name].update_state(_global_sum(value), sample_weight=ran)
+
+        keep_a, keep_b = active_a[:, None, None, None] > 0, active_b[:, None, None, None] > 0
+        return {
+            "x_a": ops.stop_gradient(ops.where(keep_a, fake_b[0], x_a)),
+            "x_b": ops.stop_gradient(ops.where(keep_b, fake_a[0], x_b)),
+            "made_b": ops.stop_gradient(made_b),
+            "made_a": ops.stop_gradient(made_a),
+        }
+
+    def _generator_update(self, x_a, x_b, a_i, b_i, made_b, made_a, in_chunk, active_a, active_b,
+                          count_a, count_b):
+        """The generator update of one sequential step (one XLA program with `jit_compile=True`).
+
+        Translates the current images `x_a`, `x_b` `(B, H, W, 3)` with mask chunks `a_i`, `b_i`
+        `(B, H, W, ins_per)`, computes every generator term and the gradient of their sum for both
+        generators (`sequential_step` applies it). `made_b`, `made_a` `(B, H, W, slots)` are the
+        masks the earlier steps generated; `in_chunk` `(slots,)` marks the current chunk's slots.
+
+        Returns the gradients, the loss terms (a dict of scalars), `fake_b`, `fake_a` (each
+        `(image, masks)`) and the mask buffers with the current chunk filled in.
+
+        As one XLA program the whole update is faster than a compiled program per network call:
+        XLA then drops what no gradient needs (the discriminators' filter gradients) and keeps
+        the intermediate activations inside the program (`bench/train_step.py`: 2.55 s against
+        2.90 s per reference iteration, measured one after the other).
+        """
         G_A, G_B = self._traced(self.G_A, True), self._traced(self.G_B, True)
         G_A_data = self._traced(self.G_A, True, input_gradients=False)
         G_B_data = self._traced(self.G_B, True, input_gradients=False)
@@ -294,8 +344,8 @@ class InstaGAN(keras.Model):
             same_a = G_B_data([x_a, a_i])
             rec_a = G_B(list(fake_b))
             rec_b = G_A(list(fake_a))
-            made_b = ops.where(in_chunk, ops.tile(fake_b[1], (1, 1, 1, self.steps)), state["made_b"])
-            made_a = ops.where(in_chunk, ops.tile(fake_a[1], (1, 1, 1, self.steps)), state["made_a"])
+            made_b = ops.where(in_chunk, ops.tile(fake_b[1], (1, 1, 1, self.steps)), made_b)
+            made_a = ops.where(in_chunk, ops.tile(fake_a[1], (1, 1, 1, self.steps)), made_a)
             verdict_b = D_A([fake_b[0], made_b])
             verdict_a = D_B([fake_a[0], made_a])
             g_a, cyc_a, idt_b, ctx_a = self._generator_losses(
@@ -306,35 +356,9 @@ class InstaGAN(keras.Model):
             )
             g_loss = g_a + cyc_a + idt_b + ctx_a + g_b + cyc_b + idt_a + ctx_b
         grads = tape.gradient(g_loss, g_vars)
-        self._run_if(
-            count_a + count_b > 0, lambda: self._apply_gradients(self.g_optimizer, grads, g_vars)
-        )
-
-        fake_b_all = ops.concatenate([fake_b[0], made_b], axis=-1)
-        fake_a_all = ops.concatenate([fake_a[0], made_a], axis=-1)
-        d_a = self._run_if(count_a > 0, lambda: self._discriminator_step(
-            self.D_A, self.d_optimizer_A, (image_b, masks_b), self.pool_B(fake_b_all, active_a),
-            active_a, count_a,
-        ))
-        d_b = self._run_if(count_b > 0, lambda: self._discriminator_step(
-            self.D_B, self.d_optimizer_B, (image_a, masks_a), self.pool_A(fake_a_all, active_b),
-            active_b, count_b,
-        ))
-
-        values = {"G_A": g_a, "cyc_A": cyc_a, "idt_A": idt_a, "ctx_A": ctx_a, "D_A": d_a,
-                  "G_B": g_b, "cyc_B": cyc_b, "idt_B": idt_b, "ctx_B": ctx_b, "D_B": d_b}
-        counts = {"A": count_a, "B": count_b}
-        for name, value in values.items():
-            ran = ops.cast(counts[LOSS_SOURCES[name]] > 0, "float32")
-            self.trackers[name].update_state(_global_sum(value), sample_weight=ran)
-
-        keep_a, keep_b = active_a[:, None, None, None] > 0, active_b[:, None, None, None] > 0
-        return {
-            "x_a": ops.stop_gradient(ops.where(keep_a, fake_b[0], x_a)),
-            "x_b": ops.stop_gradient(ops.where(keep_b, fake_a[0], x_b)),
-            "made_b": ops.stop_gradient(made_b),
-            "made_a": ops.stop_gradient(made_a),
-        }
+        terms = {"G_A": g_a, "cyc_A": cyc_a, "idt_A": idt_a, "ctx_A": ctx_a,
+                 "G_B": g_b, "cyc_B": cyc_b, "idt_B": idt_b, "ctx_B": ctx_b}
+        return grads, terms, tuple(fake_b), tuple(fake_a), made_b, made_a
 
     @staticmethod
     def _run_if(condition, fn):
@@ -357,17 +381,24 @@ class InstaGAN(keras.Model):
         return ops.cond(condition, run, lambda: ops.convert_to_tensor(0.0, "float32"))
 
     def _discriminator_step(self, discriminator, optimizer, real, fake, active, count):
-        """LSGAN update of one discriminator: 0.5·[(D(real) − 1)² + D(fake)²] over active samples."""
-        judge = self._traced(discriminator, True, input_gradients=False)
-        with tf.GradientTape() as tape:
-            verdict_real = judge(list(real))
-            verdict_fake = judge([fake[..., :3], fake[..., 3:]])
-            loss = 0.5 * (
-                _active_mean(losses.lsgan_loss(verdict_real, 1.0), active, count)
-                + _active_mean(losses.lsgan_loss(verdict_fake, 0.0), active, count)
-            )
+        """LSGAN update of one discriminator: 0.5·[(D(real) − 1)² + D(fake)²] over active samples
+        (its gradient as one XLA program with `jit_compile=True`)."""
+        def update(real, fake, active, count):
+            judge = self._traced(discriminator, True, input_gradients=False)
+            with tf.GradientTape() as tape:
+                verdict_real = judge(real)
+                verdict_fake = judge([fake[..., :3], fake[..., 3:]])
+                loss = 0.5 * (
+                    _active_mean(losses.lsgan_loss(verdict_real, 1.0), active, count)
+                    + _active_mean(losses.lsgan_loss(verdict_fake, 0.0), active, count)
+                )
+            return loss, tape.gradient(loss, discriminator.trainable_variables)
+
+        loss, grads = self._update(("discriminator_update", discriminator.name), update)(
+            list(real), fake, active, count
+        )
         variables = discriminator.trainable_variables
-        self._apply_gradients(optimizer, tape.gradient(loss, variables), variables)
+        self._update(("apply", discriminator.name), lambda grads: optimizer.apply(grads, variables))(grads)
         return loss
 
     # ---------------------------------------------------------------------------------------------
