@@ -125,7 +125,7 @@ def test_fit_runs_graph_mode_and_reports_every_loss(rng):
 
 
 def test_xla_step_equals_eager_step(rng):
-    """`compile(jit_compile=True)`: networks and optimizer updates under XLA, the rest traced; one
+    """`compile(jit_compile=True)`: generator and discriminator updates under XLA, the rest traced; one
     step (whose second chunk of sample 2 is empty) must update every weight as the eager step does.
 
     In float64: in float32 one ReLU input within ~1e-6 of zero (1 in ~25k) can fall on the other side
