@@ -136,18 +136,25 @@ def spectral_pair(x, rng):
 
 
 def test_spectral_conv_matches_official_forward_and_gradient(x):
+    """A training call (one power iteration): output, u, v and the gradients of the input and of W̄
+    (through σ) equal the official wrapper's, for a random upstream gradient."""
     layer, (weight_bar, bias, u, v) = spectral_pair(x, np.random.default_rng(1))
-    expected, u_new, v_new = torch_spectral_conv(weight_bar, bias, u, v, to_torch(x), 2, 1)
-    expected.sum().backward()
+    x_torch = to_torch(x).requires_grad_()
+    expected, u_new, v_new = torch_spectral_conv(weight_bar, bias, u, v, x_torch, 2, 1)
+    upstream = np.random.default_rng(3).standard_normal(from_torch(expected).shape).astype("float32")
+    (expected * to_torch(upstream)).sum().backward()
 
+    inputs = tf.constant(x)
     with tf.GradientTape() as tape:
-        y = layer(x, training=True)
-        total = tf.reduce_sum(y)
-    grad = tape.gradient(total, layer.kernel)
+        tape.watch(inputs)
+        y = layer(inputs, training=True)
+        total = tf.reduce_sum(y * upstream)
+    grad_x, grad = tape.gradient(total, [inputs, layer.kernel])
 
     assert max_diff(y, from_torch(expected)) < 1e-5
     assert max_diff(layer.u, u_new.numpy()) < 1e-6
     assert max_diff(layer.v, v_new.numpy().reshape(5, 4, 4).transpose(1, 2, 0).reshape(-1)) < 1e-6
+    assert max_diff(grad_x, from_torch(x_torch.grad)) < 1e-5
     assert max_diff(grad, conv_kernel(weight_bar.grad)) < 1e-4
 
 
