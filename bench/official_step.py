@@ -43,6 +43,13 @@ def set_requires_grad(nets, flag):
                 parameter.requires_grad = flag
 
 
+def adam(*nets):
+    """The official optimizers: Adam(2e-4, β 0.5, 0.999) over the parameters that require gradients
+    (so not the spectral-norm vectors u, v)."""
+    parameters = [p for net in nets for p in net.parameters() if p.requires_grad]
+    return torch.optim.Adam(parameters, lr=2e-4, betas=(0.5, 0.999))
+
+
 class OfficialIteration:
     """The official networks, optimizers and `optimize_parameters`, on NCHW tensors in [−1, 1]."""
 
@@ -51,9 +58,8 @@ class OfficialIteration:
         self.D_A, self.D_B = NLayerSetDiscriminator(ndf), NLayerSetDiscriminator(ndf)
         self.ins_per = ins_per
         self.lambda_cyc, self.lambda_idt, self.lambda_ctx = lambda_cyc, lambda_idt, lambda_ctx
-        trainable = lambda *nets: [p for n in nets for p in n.parameters() if p.requires_grad]
-        self.opt_G = torch.optim.Adam(trainable(self.G_A, self.G_B), lr=2e-4, betas=(0.5, 0.999))
-        self.opt_D = torch.optim.Adam(trainable(self.D_A, self.D_B), lr=2e-4, betas=(0.5, 0.999))
+        self.opt_G = adam(self.G_A, self.G_B)
+        self.opt_D = adam(self.D_A, self.D_B)
 
     def generator_loss(self, G_other, D, x, masks, fake, rec, fake_mul):
         """One direction's GAN + cycle + identity (of `G_other` on this side's input) + context."""
