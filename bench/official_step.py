@@ -12,9 +12,9 @@ carried tensor detached. The pool is never full here (it holds 50 fakes, a run m
 returns each new fake, as the official pool does then.
 
 Reference configuration (§9): batch 1, 64×64, ngf = ndf = 32, 9 blocks, ins_max 4, ins_per 2, four
-non-empty masks. `bench/train_step.py` runs this beside its own measurement, because this shared
-machine's speed changes from day to day (§9's 3.14 s was taken on a fast day). The last line
-printed is a JSON object.
+non-empty masks, on the data of `bench/train_step.py`, which runs this beside its own measurement
+because this shared machine's speed changes from day to day (§9's 3.14 s was taken on a fast day).
+The last line printed is a JSON object.
 """
 
 import argparse
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from torch_reference import NLayerSetDiscriminator, ResnetSetGenerator  # noqa: E402
+from train_step import reference_data  # noqa: E402
 
 
 def merge_masks(masks):
@@ -114,17 +115,6 @@ class OfficialIteration:
             masks_A.append(fake_A[:, 3:].detach())
 
 
-def reference_batch(ins_max, size=64, seed=0):
-    """One domain's (image, masks) as `bench/train_step.py` builds it: four nested squares, NCHW."""
-    rng = np.random.default_rng(seed)
-    image = torch.from_numpy(rng.uniform(-1, 1, (1, 3, size, size)).astype("float32"))
-    masks = -torch.ones(1, ins_max, size, size)
-    for k in range(ins_max):
-        side = 40 - 3 * k
-        masks[0, k, k:k + side, k:k + side] = 1.0
-    return image, masks
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=10, help="timed iterations (median reported)")
@@ -136,7 +126,8 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     model = OfficialIteration(ngf=32, ndf=32, n_blocks=9, ins_per=args.ins_per)
-    data = (*reference_batch(args.ins_max), *reference_batch(args.ins_max, seed=1))
+    data = [torch.from_numpy(x.transpose(0, 3, 1, 2).copy())  # NHWC → NCHW
+            for domain in reference_data(args.ins_max) for x in domain]
     for _ in range(args.warmup):
         model.step(*data)
     times = []

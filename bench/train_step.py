@@ -29,6 +29,9 @@ import subprocess
 import sys
 import threading
 import time
+from importlib.util import find_spec
+
+import numpy as np
 
 OFFICIAL_SECONDS = 3.14
 
@@ -41,6 +44,22 @@ def rss_mb():
     return float("nan")
 
 
+def reference_data(ins_max, size=64):
+    """The two domains' `(image, masks)`, NHWC numpy: uniform noise images and ins_max nested squares,
+    every slot an instance, largest first (`bench/official_step.py` times the same data)."""
+    rng = np.random.default_rng(0)
+
+    def domain():
+        image = rng.uniform(-1, 1, (1, size, size, 3)).astype("float32")
+        masks = -np.ones((1, size, size, ins_max), "float32")
+        for k in range(ins_max):
+            side = 40 - 3 * k
+            masks[0, k:k + side, k:k + side, k] = 1.0
+        return image, masks
+
+    return domain(), domain()
+
+
 def measure(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
     """Runs in the child process: returns seconds per iteration and memory figures."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -49,22 +68,10 @@ def measure(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(inter_op)
-    import numpy as np
 
     from keras_instagan import InstaGAN
 
-    rng = np.random.default_rng(0)
-    size = 64
-
-    def domain():
-        image = rng.uniform(-1, 1, (1, size, size, 3)).astype("float32")
-        masks = -np.ones((1, size, size, ins_max), "float32")
-        for k in range(ins_max):  # every slot holds an instance, largest first
-            side = 40 - 3 * k
-            masks[0, k:k + side, k:k + side, k] = 1.0
-        return tf.constant(image), tf.constant(masks)
-
-    data = (domain(), domain())
+    data = tf.nest.map_structure(tf.constant, reference_data(ins_max))
     model = InstaGAN(ngf=32, ndf=32, n_blocks=9, ins_max=ins_max, ins_per=ins_per)
     model.compile(jit_compile=jit)
     model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
@@ -111,13 +118,13 @@ def run_child(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
 
 def run_official(steps, warmup, threads):
     """`bench/official_step.py` in a fresh process: its seconds per iteration, or None without torch."""
+    if find_spec("torch") is None:
+        return None
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official_step.py")
     command = [sys.executable, script, "--steps", str(steps), "--warmup", str(warmup),
                "--threads", str(threads)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
-        if "No module named 'torch'" in result.stderr:
-            return None
         sys.exit(f"bench/official_step.py failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])["seconds_per_step"]
 
