@@ -22,10 +22,34 @@ official weights can be held without change (see `convert`):
 All tensors are NHWC.
 """
 
+import contextlib
+
 import keras
 from keras import layers, ops
 
 PACKAGE = "keras_instagan"
+
+_XLA_KERNELS = {"active": False}
+
+
+@contextlib.contextmanager
+def xla_kernels():
+    """Within it, the strided convolutions of `training=True` calls and every discriminator
+    convolution take the form XLA's CPU code differentiates fastest, `window_grad_conv` (the same
+    function, its kernel gradient one matrix product).
+
+    `InstaGAN` enters it while tracing its XLA programs (`compile(jit_compile=True)`). Outside XLA
+    TensorFlow's own filter gradients are the fast ones, so the plain convolution stays."""
+    previous = _XLA_KERNELS["active"]
+    _XLA_KERNELS["active"] = True
+    try:
+        yield
+    finally:
+        _XLA_KERNELS["active"] = previous
+
+
+def _in_xla_kernels():
+    return _XLA_KERNELS["active"]
 
 
 def conv_output_size(size, kernel_size, strides=1, padding=0):
@@ -161,6 +185,37 @@ def _tap_sum(t, k, out):
     return tap_sum(t)
 
 
+def window_grad_conv(x, kernel, strides):
+    """Valid convolution `(B, H, W, C)` * `(k, k, C, O)`, stride s → `(B, Ho, Wo, O)`, whose kernel
+    gradient is one matrix product: `windowsᵀ · dy`, the windows `(B·Ho·Wo, k·k·C)` cut from x by k·k
+    strided slices. XLA's CPU filter gradient of a strided convolution runs at a fraction of its
+    forward rate. The input gradient is the transposed convolution of dy, as in autodiff."""
+    k, _, channels, out = kernel.shape
+    height, width = x.shape[1], x.shape[2]
+    rows, cols = (height - k) // strides + 1, (width - k) // strides + 1
+    extra = (height - (rows - 1) * strides - k, width - (cols - 1) * strides - k)
+
+    @ops.custom_gradient
+    def conv(x, kernel):
+        y = ops.conv(x, kernel, strides=strides, padding="valid")
+
+        def grad(*args, upstream=None):
+            g = args[0] if upstream is None else upstream
+            dx = ops.conv_transpose(g, kernel, strides=strides, padding="valid",
+                                    output_padding=extra if any(extra) else None)
+            windows = ops.concatenate(
+                [x[:, i:i + (rows - 1) * strides + 1:strides, j:j + (cols - 1) * strides + 1:strides]
+                 for i in range(k) for j in range(k)], axis=-1,
+            )
+            dk = ops.matmul(ops.transpose(ops.reshape(windows, (-1, k * k * channels))),
+                            ops.reshape(g, (-1, out)))
+            return dx, ops.reshape(dk, (k, k, channels, out))
+
+        return y, grad
+
+    return conv(x, ops.copy(kernel))  # a tensor: a custom gradient may not read a variable
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class TorchConv2D(layers.Conv2D):
     """`Conv2D` with PyTorch's symmetric zero padding of `torch_padding` pixels.
@@ -186,12 +241,21 @@ class TorchConv2D(layers.Conv2D):
 
     def call(self, x, training=False):
         x = torch_zero_pad(x, self.torch_padding)
-        if not (training and self.thin):
+        if training and self.thin:
+            y = thin_conv(x, self.kernel)
+        elif training and _in_xla_kernels() and self._plain and self.strides[0] > 1:
+            y = window_grad_conv(x, self.kernel, self.strides[0])
+        else:
             return super().call(x)
-        y = thin_conv(x, self.kernel)
         if self.use_bias:
             y = y + self.bias
         return self.activation(y)
+
+    @property
+    def _plain(self):
+        """Square kernel and strides, no groups or dilation: the forms of `xla_kernels` apply."""
+        return (self.groups == 1 and self.dilation_rate == (1, 1)
+                and self.kernel_size[0] == self.kernel_size[1] and self.strides[0] == self.strides[1])
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape
@@ -254,9 +318,9 @@ class ResnetBlock(layers.Layer):
             layer.build(shape)
         self.built = True
 
-    def call(self, x):
-        y = ops.relu(self.norm1(self.conv1(self.pad(x))))
-        y = self.norm2(self.conv2(self.pad(y)))
+    def call(self, x, training=False):
+        y = ops.relu(self.norm1(self.conv1(self.pad(x), training=training)))
+        y = self.norm2(self.conv2(self.pad(y), training=training))
         return x + y
 
     def compute_output_shape(self, input_shape):
@@ -328,8 +392,10 @@ class SpectralConv2D(layers.Layer):
 
     def call(self, x, training=False):
         x = torch_zero_pad(x, self.torch_padding)
-        y = ops.conv(x, self.normalized_kernel(training), strides=self.strides, padding="valid")
-        return y + self.bias
+        kernel = self.normalized_kernel(training)
+        if _in_xla_kernels():
+            return window_grad_conv(x, kernel, self.strides) + self.bias
+        return ops.conv(x, kernel, strides=self.strides, padding="valid") + self.bias
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape

@@ -33,7 +33,7 @@ from keras import ops
 
 from instagan_runner.sequential import sequential_translate
 from keras_instagan import losses
-from keras_instagan.layers import PACKAGE
+from keras_instagan.layers import PACKAGE, xla_kernels
 from keras_instagan.networks import check_inputs, make_networks, merged_mask, nonempty_slots
 from keras_instagan.pool import FakePool
 
@@ -55,6 +55,15 @@ def _multi_worker():
     strategy = tf.distribute.get_strategy()
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
         strategy.extended._in_multi_worker_mode()
+
+
+def _with_xla_kernels(function):
+    """`function` traced inside `layers.xla_kernels()`: for the XLA programs of `compile(jit_compile=True)`."""
+    def traced(*args):
+        with xla_kernels():
+            return function(*args)
+
+    return traced
 
 
 def _default_adam():
@@ -201,6 +210,8 @@ class InstaGAN(keras.Model):
         if self.run_eagerly or tf.distribute.has_strategy():
             return function
         if key not in self._traced_calls:
+            if options.get("jit_compile"):
+                function = _with_xla_kernels(function)
             self._traced_calls[key] = tf.function(function, **options)
         return self._traced_calls[key]
 

@@ -14,6 +14,7 @@ from keras_instagan.layers import (
     TorchConv2D,
     TorchConv2DTranspose,
     instance_norm,
+    xla_kernels,
 )
 
 torch = pytest.importorskip("torch")
@@ -86,6 +87,68 @@ def test_thin_conv_training_path_matches_torch_forward_and_gradient(x, kernel_si
     assert max_diff(grad_bias, ref.bias.grad.numpy()) < 1e-4
 
 
+def forward_and_gradients(layer, x, upstream, training=True):
+    """`layer(x)`, and the gradients of Σ layer(x)·upstream for x and each trainable weight."""
+    inputs = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        y = layer(inputs, training=training)
+        loss = tf.reduce_sum(y * upstream)
+    return y, tape.gradient(loss, [inputs] + layer.trainable_weights)
+
+
+@pytest.mark.parametrize("kernel_size,strides,padding,jit", [
+    (3, 2, 1, False), (3, 2, 1, True), (4, 2, 1, True), (3, 3, 0, True),
+])
+def test_strided_conv_in_xla_kernels_matches_torch_forward_and_gradient(
+    x, kernel_size, strides, padding, jit
+):
+    """Inside `xla_kernels()` (what `InstaGAN` sets while tracing its XLA programs) a training call of
+    a strided convolution runs as `window_grad_conv`: output and every gradient must still be
+    Conv2d's, eagerly and compiled with XLA, also where the stride leaves input rows unused."""
+    ref = torch.nn.Conv2d(5, 6, kernel_size, strides, padding)
+    layer = TorchConv2D(6, kernel_size, strides=strides, torch_padding=padding)
+    layer.build(x.shape)
+    layer.set_weights([conv_kernel(ref.weight), ref.bias.detach().numpy()])
+    x_torch = to_torch(x).requires_grad_()
+    expected = ref(x_torch)
+    upstream = np.random.default_rng(1).standard_normal(from_torch(expected).shape).astype("float32")
+    (expected * to_torch(upstream)).sum().backward()
+
+    def run(x):
+        with xla_kernels():
+            return forward_and_gradients(layer, x, upstream)
+
+    y, (grad_x, grad_kernel, grad_bias) = (tf.function(run, jit_compile=True) if jit else run)(x)
+    assert max_diff(y, from_torch(expected)) < 1e-5
+    assert max_diff(grad_x, from_torch(x_torch.grad)) < 1e-5
+    assert max_diff(grad_kernel, conv_kernel(ref.weight.grad)) < 1e-4
+    assert max_diff(grad_bias, ref.bias.grad.numpy()) < 1e-4
+
+
+def test_window_grad_conv_is_taken_only_inside_xla_kernels(x, monkeypatch):
+    """`window_grad_conv` runs for strided training calls and every discriminator call inside
+    `xla_kernels()`, and nowhere else."""
+    from keras_instagan import layers as instagan_layers
+
+    calls = []
+    form = instagan_layers.window_grad_conv
+    monkeypatch.setattr(instagan_layers, "window_grad_conv",
+                        lambda *args: calls.append(args[2]) or form(*args))
+    strided, plain = TorchConv2D(4, 3, strides=2, torch_padding=1), TorchConv2D(4, 3)
+    spectral = SpectralConv2D(3, 4, strides=2, torch_padding=1)
+    for layer in (strided, plain, spectral):
+        layer(x, training=True)
+    assert calls == []
+    with xla_kernels():
+        strided(x, training=False)
+        plain(x, training=True)
+        assert calls == []
+        strided(x, training=True)
+        spectral(x, training=False)
+    assert calls == [2, 2]
+
+
 def test_torch_conv_transpose_matches_torch(x):
     ref = torch.nn.ConvTranspose2d(5, 3, 3, stride=2, padding=1, output_padding=1)
     layer = TorchConv2DTranspose(3)
@@ -154,6 +217,21 @@ def test_spectral_conv_matches_official_forward_and_gradient(x):
     assert max_diff(y, from_torch(expected)) < 1e-5
     assert max_diff(layer.u, u_new.numpy()) < 1e-6
     assert max_diff(layer.v, v_new.numpy().reshape(5, 4, 4).transpose(1, 2, 0).reshape(-1)) < 1e-6
+    assert max_diff(grad_x, from_torch(x_torch.grad)) < 1e-5
+    assert max_diff(grad, conv_kernel(weight_bar.grad)) < 1e-4
+
+
+def test_spectral_conv_in_xla_kernels_matches_official_forward_and_gradient(x):
+    """Inside `xla_kernels()` the spectral-normed convolution's kernel gradient is the window
+    product; output and gradients (through σ) must still be the official wrapper's."""
+    layer, (weight_bar, bias, u, v) = spectral_pair(x, np.random.default_rng(1))
+    x_torch = to_torch(x).requires_grad_()
+    expected, _, _ = torch_spectral_conv(weight_bar, bias, u, v, x_torch, 2, 1)
+    upstream = np.random.default_rng(3).standard_normal(from_torch(expected).shape).astype("float32")
+    (expected * to_torch(upstream)).sum().backward()
+    with xla_kernels():
+        y, (grad_x, grad, _) = forward_and_gradients(layer, x, upstream)
+    assert max_diff(y, from_torch(expected)) < 1e-5
     assert max_diff(grad_x, from_torch(x_torch.grad)) < 1e-5
     assert max_diff(grad, conv_kernel(weight_bar.grad)) < 1e-4
 
