@@ -318,9 +318,9 @@ class ResnetBlock(layers.Layer):
             layer.build(shape)
         self.built = True
 
-    def call(self, x, training=False):
-        y = ops.relu(self.norm1(self.conv1(self.pad(x), training=training)))
-        y = self.norm2(self.conv2(self.pad(y), training=training))
+    def call(self, x):
+        y = ops.relu(self.norm1(self.conv1(self.pad(x))))
+        y = self.norm2(self.conv2(self.pad(y)))
         return x + y
 
     def compute_output_shape(self, input_shape):
