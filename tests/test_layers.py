@@ -59,6 +59,16 @@ def test_torch_conv_matches_torch(x, kernel_size, strides, padding):
     assert max_diff(layer(x), expected) < 1e-5
 
 
+def forward_and_gradients(layer, x, upstream):
+    """`layer(x, training=True)`, and the gradients of Σ layer(x)·upstream for x and each trainable weight."""
+    inputs = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        y = layer(inputs, training=True)
+        loss = tf.reduce_sum(y * upstream)
+    return y, tape.gradient(loss, [inputs] + layer.trainable_weights)
+
+
 @pytest.mark.parametrize("kernel_size,padding,filters", [(7, 0, 3), (4, 1, 1), (3, 1, 4)])
 def test_thin_conv_training_path_matches_torch_forward_and_gradient(x, kernel_size, padding, filters):
     """With `training=True` a convolution to ≤ 4 channels runs as `thin_conv` (a matrix product and
@@ -75,26 +85,11 @@ def test_thin_conv_training_path_matches_torch_forward_and_gradient(x, kernel_si
     upstream = np.random.default_rng(1).standard_normal(from_torch(expected).shape).astype("float32")
     (expected * to_torch(upstream)).sum().backward()
 
-    inputs = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        y = layer(inputs, training=True)
-        loss = tf.reduce_sum(y * upstream)
-    grad_x, grad_kernel, grad_bias = tape.gradient(loss, [inputs, layer.kernel, layer.bias])
+    y, (grad_x, grad_kernel, grad_bias) = forward_and_gradients(layer, x, upstream)
     assert max_diff(y, from_torch(expected)) < 1e-5
     assert max_diff(grad_x, from_torch(x_torch.grad)) < 1e-5
     assert max_diff(grad_kernel, conv_kernel(ref.weight.grad)) < 1e-4
     assert max_diff(grad_bias, ref.bias.grad.numpy()) < 1e-4
-
-
-def forward_and_gradients(layer, x, upstream, training=True):
-    """`layer(x)`, and the gradients of Σ layer(x)·upstream for x and each trainable weight."""
-    inputs = tf.convert_to_tensor(x)
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        y = layer(inputs, training=training)
-        loss = tf.reduce_sum(y * upstream)
-    return y, tape.gradient(loss, [inputs] + layer.trainable_weights)
 
 
 @pytest.mark.parametrize("kernel_size,strides,padding,jit", [
@@ -207,12 +202,7 @@ def test_spectral_conv_matches_official_forward_and_gradient(x):
     upstream = np.random.default_rng(3).standard_normal(from_torch(expected).shape).astype("float32")
     (expected * to_torch(upstream)).sum().backward()
 
-    inputs = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        y = layer(inputs, training=True)
-        total = tf.reduce_sum(y * upstream)
-    grad_x, grad = tape.gradient(total, [inputs, layer.kernel])
+    y, (grad_x, grad, _) = forward_and_gradients(layer, x, upstream)
 
     assert max_diff(y, from_torch(expected)) < 1e-5
     assert max_diff(layer.u, u_new.numpy()) < 1e-6
