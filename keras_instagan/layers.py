@@ -34,9 +34,10 @@ _XLA_KERNELS = {"active": False}
 
 @contextlib.contextmanager
 def xla_kernels():
-    """Within it, the strided convolutions of `training=True` calls and every discriminator
-    convolution take the form XLA's CPU code differentiates fastest, `window_grad_conv` (the same
-    function, its kernel gradient one matrix product).
+    """Within it, the strided convolutions and the upsampling layers of `training=True` calls and
+    every discriminator convolution take the forms XLA's CPU code differentiates fastest,
+    `window_grad_conv` and `window_grad_conv_transpose` (the same functions, their kernel gradients
+    one matrix product).
 
     `InstaGAN` enters it while tracing its XLA programs (`compile(jit_compile=True)`). Outside XLA
     TensorFlow's own filter gradients are the fast ones, so the plain convolution stays."""
@@ -185,6 +186,13 @@ def _tap_sum(t, k, out):
     return tap_sum(t)
 
 
+def _windows(t, k, strides, rows, cols):
+    """`(B, H, W, C)` → `(B·rows·cols, k·k·C)`: the k×k windows at stride s, as k·k strided slices."""
+    span = ((rows - 1) * strides + 1, (cols - 1) * strides + 1)
+    slices = [t[:, i:i + span[0]:strides, j:j + span[1]:strides] for i in range(k) for j in range(k)]
+    return ops.reshape(ops.concatenate(slices, axis=-1), (-1, k * k * t.shape[-1]))
+
+
 def window_grad_conv(x, kernel, strides):
     """Valid convolution `(B, H, W, C)` * `(k, k, C, O)`, stride s → `(B, Ho, Wo, O)`, whose kernel
     gradient is one matrix product: `windowsᵀ · dy`, the windows `(B·Ho·Wo, k·k·C)` cut from x by k·k
@@ -203,17 +211,39 @@ def window_grad_conv(x, kernel, strides):
             g = args[0] if upstream is None else upstream
             dx = ops.conv_transpose(g, kernel, strides=strides, padding="valid",
                                     output_padding=extra if any(extra) else None)
-            windows = ops.concatenate(
-                [x[:, i:i + (rows - 1) * strides + 1:strides, j:j + (cols - 1) * strides + 1:strides]
-                 for i in range(k) for j in range(k)], axis=-1,
-            )
-            dk = ops.matmul(ops.transpose(ops.reshape(windows, (-1, k * k * channels))),
+            dk = ops.matmul(ops.transpose(_windows(x, k, strides, rows, cols)),
                             ops.reshape(g, (-1, out)))
             return dx, ops.reshape(dk, (k, k, channels, out))
 
         return y, grad
 
     return conv(x, ops.copy(kernel))  # a tensor: a custom gradient may not read a variable
+
+
+def window_grad_conv_transpose(x, kernel, strides):
+    """Valid transposed convolution `(B, H, W, C)` with kernel `(k, k, O, C)`, stride s →
+    `(B, (H − 1)·s + k, (W − 1)·s + k, O)`, whose kernel gradient is one matrix product:
+    `windows(dy)ᵀ · x`, the windows `(B·H·W, k·k·O)` cut from dy by k·k strided slices (the transposed
+    convolution is the input gradient of a convolution of dy's shape). The input gradient is the
+    strided convolution of dy, as in autodiff; as for `window_grad_conv`, XLA's CPU filter gradient is
+    the slow part."""
+    k, _, out, channels = kernel.shape
+    rows, cols = x.shape[1], x.shape[2]
+
+    @ops.custom_gradient
+    def conv_transpose(x, kernel):
+        y = ops.conv_transpose(x, kernel, strides=strides, padding="valid")
+
+        def grad(*args, upstream=None):
+            g = args[0] if upstream is None else upstream
+            dx = ops.conv(g, kernel, strides=strides, padding="valid")
+            dk = ops.matmul(ops.transpose(_windows(g, k, strides, rows, cols)),
+                            ops.reshape(x, (-1, channels)))
+            return dx, ops.reshape(dk, (k, k, out, channels))
+
+        return y, grad
+
+    return conv_transpose(x, ops.copy(kernel))
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -273,7 +303,8 @@ class TorchConv2DTranspose(layers.Conv2DTranspose):
     """`ConvTranspose2d(kernel 3, stride 2, padding 1, output_padding 1)`: doubles H and W.
 
     Input `(B, H, W, C)` → `(B, 2H, 2W, filters)`. The kernel is `(3, 3, filters, C)`; an official
-    weight `(C, filters, 3, 3)` maps to it by `transpose(2, 3, 1, 0)`, with no flip.
+    weight `(C, filters, 3, 3)` maps to it by `transpose(2, 3, 1, 0)`, with no flip. Training calls
+    inside `xla_kernels()` compute it as `window_grad_conv_transpose`.
     """
 
     def __init__(self, filters, **kwargs):
@@ -281,8 +312,13 @@ class TorchConv2DTranspose(layers.Conv2DTranspose):
             kwargs.pop(fixed, None)
         super().__init__(filters, kernel_size=3, strides=2, padding="valid", **kwargs)
 
-    def call(self, x):
-        return super().call(x)[:, 1:, 1:, :]
+    def call(self, x, training=False):
+        if not (training and _in_xla_kernels() and self.dilation_rate == (1, 1)):
+            return super().call(x)[:, 1:, 1:, :]
+        y = window_grad_conv_transpose(x, self.kernel, 2)[:, 1:, 1:, :]
+        if self.use_bias:
+            y = y + self.bias
+        return self.activation(y)
 
     def compute_output_shape(self, input_shape):
         b, h, w, _ = input_shape

@@ -92,17 +92,9 @@ def test_thin_conv_training_path_matches_torch_forward_and_gradient(x, kernel_si
     assert max_diff(grad_bias, ref.bias.grad.numpy()) < 1e-4
 
 
-@pytest.mark.parametrize("kernel_size,strides,padding,jit", [
-    (3, 2, 1, False), (3, 2, 1, True), (4, 2, 1, True), (3, 3, 0, True),
-])
-def test_strided_conv_in_xla_kernels_matches_torch_forward_and_gradient(
-    x, kernel_size, strides, padding, jit
-):
-    """Inside `xla_kernels()` (what `InstaGAN` sets while tracing its XLA programs) a training call of
-    a strided convolution runs as `window_grad_conv`: output and every gradient must still be
-    Conv2d's, eagerly and compiled with XLA, also where the stride leaves input rows unused."""
-    ref = torch.nn.Conv2d(5, 6, kernel_size, strides, padding)
-    layer = TorchConv2D(6, kernel_size, strides=strides, torch_padding=padding)
+def assert_matches_torch_in_xla_kernels(layer, ref, x, jit):
+    """`layer`'s training call inside `xla_kernels()` (eagerly, or compiled with XLA when `jit`) gives
+    `ref`'s output and input, kernel and bias gradients; `layer` holds `ref`'s weights."""
     layer.build(x.shape)
     layer.set_weights([conv_kernel(ref.weight), ref.bias.detach().numpy()])
     x_torch = to_torch(x).requires_grad_()
@@ -121,27 +113,56 @@ def test_strided_conv_in_xla_kernels_matches_torch_forward_and_gradient(
     assert max_diff(grad_bias, ref.bias.grad.numpy()) < 1e-4
 
 
-def test_window_grad_conv_is_taken_only_inside_xla_kernels(x, monkeypatch):
+@pytest.mark.parametrize("kernel_size,strides,padding,jit", [
+    (3, 2, 1, False), (3, 2, 1, True), (4, 2, 1, True), (3, 3, 0, True),
+])
+def test_strided_conv_in_xla_kernels_matches_torch_forward_and_gradient(
+    x, kernel_size, strides, padding, jit
+):
+    """Inside `xla_kernels()` (what `InstaGAN` sets while tracing its XLA programs) a training call of
+    a strided convolution runs as `window_grad_conv`: output and every gradient must still be
+    Conv2d's, eagerly and compiled with XLA, also where the stride leaves input rows unused."""
+    assert_matches_torch_in_xla_kernels(
+        TorchConv2D(6, kernel_size, strides=strides, torch_padding=padding),
+        torch.nn.Conv2d(5, 6, kernel_size, strides, padding), x, jit,
+    )
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_conv_transpose_in_xla_kernels_matches_torch_forward_and_gradient(x, jit):
+    """Inside `xla_kernels()` a training call of the upsampling layer runs as
+    `window_grad_conv_transpose`: output and every gradient must still be ConvTranspose2d's."""
+    assert_matches_torch_in_xla_kernels(
+        TorchConv2DTranspose(6), torch.nn.ConvTranspose2d(5, 6, 3, 2, 1, output_padding=1), x, jit,
+    )
+
+
+def test_window_grad_forms_are_taken_only_inside_xla_kernels(x, monkeypatch):
     """`window_grad_conv` runs for strided training calls and every discriminator call inside
-    `xla_kernels()`, and nowhere else."""
+    `xla_kernels()`, `window_grad_conv_transpose` for the upsampling layers' training calls there,
+    and neither anywhere else."""
     from keras_instagan import layers as instagan_layers
 
     calls = []
-    form = instagan_layers.window_grad_conv
-    monkeypatch.setattr(instagan_layers, "window_grad_conv",
-                        lambda *args: calls.append(args[2]) or form(*args))
+    for name in ("window_grad_conv", "window_grad_conv_transpose"):
+        form = getattr(instagan_layers, name)
+        monkeypatch.setattr(instagan_layers, name,
+                            lambda *args, name=name, form=form: calls.append(name) or form(*args))
     strided, plain = TorchConv2D(4, 3, strides=2, torch_padding=1), TorchConv2D(4, 3)
     spectral = SpectralConv2D(3, 4, strides=2, torch_padding=1)
-    for layer in (strided, plain, spectral):
+    upsampling = TorchConv2DTranspose(4)
+    for layer in (strided, plain, spectral, upsampling):
         layer(x, training=True)
     assert calls == []
     with xla_kernels():
         strided(x, training=False)
         plain(x, training=True)
+        upsampling(x, training=False)
         assert calls == []
         strided(x, training=True)
         spectral(x, training=False)
-    assert calls == [2, 2]
+        upsampling(x, training=True)
+    assert calls == ["window_grad_conv", "window_grad_conv", "window_grad_conv_transpose"]
 
 
 def test_torch_conv_transpose_matches_torch(x):
