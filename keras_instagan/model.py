@@ -154,8 +154,9 @@ class InstaGAN(keras.Model):
         network call in it, forward and backward, as one program), the gradient of each
         discriminator update, and each optimizer update: faster on a CPU (`bench/train_step.py`,
         docs/benchmarks.md), at the price of a longer first step. These programs are traced inside
-        `layers.xla_kernels()`: strided and discriminator convolutions get the kernel gradient XLA
-        computes fastest (`layers.window_grad_conv`). The rest of the step (conditional
+        `layers.xla_kernels()`: strided, discriminator and upsampling convolutions get the kernel
+        gradient XLA computes fastest (`layers.window_grad_conv`,
+        `layers.window_grad_conv_transpose`). The rest of the step (conditional
         updates, image pool, cross-replica sums) stays outside XLA. Under a `tf.distribute` strategy
         the networks are called without `tf.function` and this option has no effect.
         """

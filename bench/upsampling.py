@@ -1,0 +1,75 @@
+"""The generators' upsampling layers as TensorFlow's transposed convolution and as
+`keras_instagan.layers.window_grad_conv_transpose`, which `TorchConv2DTranspose` uses for its
+training calls inside the XLA programs of `InstaGAN.compile(jit_compile=True)`.
+
+    python bench/upsampling.py
+    python bench/upsampling.py --size 256 --ngf 64
+
+Shapes of the training reference configuration (64×64, ngf 32, ins_per 2): the image decoder's two
+3×3 stride-2 transposed convolutions 8·ngf → 4·ngf → 2·ngf on one image, the mask decoder's
+12·ngf → 6·ngf → 3·ngf on two masks. For each: forward + gradients (input and kernel, as in a training
+step), traced with `tf.function`, with XLA (`jit_compile=True`) and without. Median of `--repeats`
+calls after two warm-up calls, 2 threads. The last line printed is a JSON object.
+"""
+
+import argparse
+import json
+import os
+
+from thin_conv import measure
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=64, help="image height and width")
+    p.add_argument("--ngf", type=int, default=32, help="generator base width")
+    p.add_argument("--repeats", type=int, default=30, help="timed calls (median reported)")
+    p.add_argument("--threads", type=int, default=2, help="threads per op")
+    args = p.parse_args()
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import numpy as np
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from keras import ops
+
+    from keras_instagan.layers import window_grad_conv_transpose
+
+    rng = np.random.default_rng(0)
+    implementations = {
+        "conv_transpose": lambda x, k: ops.conv_transpose(x, k, 2, "valid"),
+        "window_grad": lambda x, k: window_grad_conv_transpose(x, k, 2),
+    }
+    ngf, size = args.ngf, args.size
+    layers = (("image 1", 1, size // 4, 8 * ngf, 4 * ngf), ("image 2", 1, size // 2, 4 * ngf, 2 * ngf),
+              ("mask 1", 2, size // 4, 12 * ngf, 6 * ngf), ("mask 2", 2, size // 2, 6 * ngf, 3 * ngf))
+    results = []
+    for name, batch, height, channels, out in layers:
+        x = tf.constant(rng.standard_normal((batch, height, height, channels)).astype("float32"))
+        kernel = tf.constant(0.05 * rng.standard_normal((3, 3, out, channels)).astype("float32"))
+        upstream = tf.constant(rng.standard_normal((batch, 2 * height + 1, 2 * height + 1, out))
+                               .astype("float32"))
+        for label, implementation in implementations.items():
+
+            def forward_backward(x, kernel, implementation=implementation):
+                with tf.GradientTape() as tape:
+                    tape.watch([x, kernel])
+                    y = implementation(x, kernel)
+                    loss = tf.reduce_sum(y * upstream)
+                return [y] + tape.gradient(loss, [x, kernel])
+
+            for jit in (True, False):
+                ms = round(measure(tf.function(forward_backward, jit_compile=jit), (x, kernel),
+                                   args.repeats), 2)
+                results.append({"layer": name, "batch": batch, "size": height,
+                                "channels": f"{channels}->{out}", "implementation": label, "xla": jit,
+                                "forward_backward_ms": ms})
+                print(f"{name:7s} B{batch} {height}x{height} {channels:3d}->{out:3d} {label:14s} "
+                      f"XLA {'on ' if jit else 'off'}: forward + backward {ms:7.2f} ms", flush=True)
+    print(json.dumps({"size": size, "ngf": ngf, "threads": args.threads, "runs": results}))
+
+
+if __name__ == "__main__":
+    main()
