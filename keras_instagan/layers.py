@@ -49,8 +49,9 @@ def xla_kernels():
         _XLA_KERNELS["active"] = previous
 
 
-def _in_xla_kernels():
-    return _XLA_KERNELS["active"]
+def _in_xla_kernels(x):
+    """Inside `xla_kernels()`, with x's height and width known (the forms slice by them)."""
+    return _XLA_KERNELS["active"] and x.shape[1] is not None and x.shape[2] is not None
 
 
 def conv_output_size(size, kernel_size, strides=1, padding=0):
@@ -273,7 +274,7 @@ class TorchConv2D(layers.Conv2D):
         x = torch_zero_pad(x, self.torch_padding)
         if training and self.thin:
             y = thin_conv(x, self.kernel)
-        elif training and _in_xla_kernels() and self._plain and self.strides[0] > 1:
+        elif training and _in_xla_kernels(x) and self._plain and self.strides[0] > 1:
             y = window_grad_conv(x, self.kernel, self.strides[0])
         else:
             return super().call(x)
@@ -313,7 +314,7 @@ class TorchConv2DTranspose(layers.Conv2DTranspose):
         super().__init__(filters, kernel_size=3, strides=2, padding="valid", **kwargs)
 
     def call(self, x, training=False):
-        if not (training and _in_xla_kernels() and self.dilation_rate == (1, 1)):
+        if not (training and _in_xla_kernels(x) and self.dilation_rate == (1, 1)):
             return super().call(x)[:, 1:, 1:, :]
         y = window_grad_conv_transpose(x, self.kernel, 2)[:, 1:, 1:, :]
         if self.use_bias:
@@ -429,7 +430,7 @@ class SpectralConv2D(layers.Layer):
     def call(self, x, training=False):
         x = torch_zero_pad(x, self.torch_padding)
         kernel = self.normalized_kernel(training)
-        if _in_xla_kernels():
+        if _in_xla_kernels(x):
             return window_grad_conv(x, kernel, self.strides) + self.bias
         return ops.conv(x, kernel, strides=self.strides, padding="valid") + self.bias
 

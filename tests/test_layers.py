@@ -140,7 +140,8 @@ def test_conv_transpose_in_xla_kernels_matches_torch_forward_and_gradient(x, jit
 def test_window_grad_forms_are_taken_only_inside_xla_kernels(x, monkeypatch):
     """`window_grad_conv` runs for strided training calls and every discriminator call inside
     `xla_kernels()`, `window_grad_conv_transpose` for the upsampling layers' training calls there,
-    and neither anywhere else."""
+    and neither anywhere else, nor where the input's height and width are unknown when traced (the
+    plain convolutions give the same result)."""
     from keras_instagan import layers as instagan_layers
 
     calls = []
@@ -163,6 +164,15 @@ def test_window_grad_forms_are_taken_only_inside_xla_kernels(x, monkeypatch):
         spectral(x, training=False)
         upsampling(x, training=True)
     assert calls == ["window_grad_conv", "window_grad_conv", "window_grad_conv_transpose"]
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, None, x.shape[-1]))])
+    def unknown_size(x):
+        with xla_kernels():
+            return [layer(x, training=True) for layer in (strided, spectral, upsampling)]
+
+    for traced, plain_call in zip(unknown_size(x), (strided(x), spectral(x), upsampling(x))):
+        assert max_diff(traced, plain_call) < 1e-5
+    assert len(calls) == 3
 
 
 def test_torch_conv_transpose_matches_torch(x):
