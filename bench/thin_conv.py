@@ -31,8 +31,10 @@ def measure(function, args, repeats):
     return times[len(times) // 2] * 1e3
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def layer_bench_args(description):
+    """The options of the per-layer benchmarks (`--size`, `--ngf`, `--repeats`, `--threads`), parsed;
+    TensorFlow set to `--threads` threads per op, one op at a time."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=64, help="image height and width")
     p.add_argument("--ngf", type=int, default=32, help="generator base width")
     p.add_argument("--repeats", type=int, default=30, help="timed calls (median reported)")
@@ -40,11 +42,17 @@ def main():
     args = p.parse_args()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import numpy as np
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    return args
+
+
+def main():
+    args = layer_bench_args(__doc__)
+    import numpy as np
+    import tensorflow as tf
     from keras import ops
 
     from keras_instagan.layers import thin_conv

@@ -12,27 +12,15 @@ step), traced with `tf.function`, with XLA (`jit_compile=True`) and without. Med
 calls after two warm-up calls, 2 threads. The last line printed is a JSON object.
 """
 
-import argparse
 import json
-import os
 
-from thin_conv import measure
+from thin_conv import layer_bench_args, measure
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=64, help="image height and width")
-    p.add_argument("--ngf", type=int, default=32, help="generator base width")
-    p.add_argument("--repeats", type=int, default=30, help="timed calls (median reported)")
-    p.add_argument("--threads", type=int, default=2, help="threads per op")
-    args = p.parse_args()
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    args = layer_bench_args(__doc__)
     import numpy as np
     import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
     from keras import ops
 
     from keras_instagan.layers import window_grad_conv_transpose
