@@ -31,6 +31,21 @@ def measure(function, args, repeats):
     return times[len(times) // 2] * 1e3
 
 
+def forward_and_gradients(implementation, upstream):
+    """`(x, kernel)` → `[y, dx, dkernel]`, y = implementation(x, kernel), the gradients those of
+    Σ y·upstream (what a training step computes), for `tf.function`."""
+    import tensorflow as tf
+
+    def forward_backward(x, kernel):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = implementation(x, kernel)
+            loss = tf.reduce_sum(y * upstream)
+        return [y] + tape.gradient(loss, [x, kernel])
+
+    return forward_backward
+
+
 def layer_bench_args(description):
     """The options of the per-layer benchmarks (`--size`, `--ngf`, `--repeats`, `--threads`), parsed;
     TensorFlow set to `--threads` threads per op, one op at a time."""
@@ -70,12 +85,7 @@ def main():
             def forward(x, kernel, implementation=implementation):
                 return [implementation(x, kernel)]
 
-            def forward_backward(x, kernel, implementation=implementation):
-                with tf.GradientTape() as tape:
-                    tape.watch([x, kernel])
-                    y = implementation(x, kernel)
-                    loss = tf.reduce_sum(y * upstream)
-                return [y] + tape.gradient(loss, [x, kernel])
+            forward_backward = forward_and_gradients(implementation, upstream)
 
             for jit in (True, False):
                 row = {"layer": name, "batch": batch, "channels": f"{channels}->{out}",

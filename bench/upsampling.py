@@ -14,7 +14,7 @@ calls after two warm-up calls, 2 threads. The last line printed is a JSON object
 
 import json
 
-from thin_conv import layer_bench_args, measure
+from thin_conv import forward_and_gradients, layer_bench_args, measure
 
 
 def main():
@@ -40,14 +40,7 @@ def main():
         upstream = tf.constant(rng.standard_normal((batch, 2 * height + 1, 2 * height + 1, out))
                                .astype("float32"))
         for label, implementation in implementations.items():
-
-            def forward_backward(x, kernel, implementation=implementation):
-                with tf.GradientTape() as tape:
-                    tape.watch([x, kernel])
-                    y = implementation(x, kernel)
-                    loss = tf.reduce_sum(y * upstream)
-                return [y] + tape.gradient(loss, [x, kernel])
-
+            forward_backward = forward_and_gradients(implementation, upstream)
             for jit in (True, False):
                 ms = round(measure(tf.function(forward_backward, jit_compile=jit), (x, kernel),
                                    args.repeats), 2)
