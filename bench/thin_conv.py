@@ -46,14 +46,17 @@ def forward_and_gradients(implementation, upstream):
     return forward_backward
 
 
-def layer_bench_args(description):
-    """The options of the per-layer benchmarks (`--size`, `--ngf`, `--repeats`, `--threads`), parsed;
-    TensorFlow set to `--threads` threads per op, one op at a time."""
+def layer_bench_args(description, **extra):
+    """The options of the per-layer benchmarks (`--size`, `--ngf`, `--repeats`, `--threads`, and an
+    integer option per `extra` name: `(default, help)`), parsed; TensorFlow set to `--threads` threads
+    per op, one op at a time."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", type=int, default=64, help="image height and width")
     p.add_argument("--ngf", type=int, default=32, help="generator base width")
     p.add_argument("--repeats", type=int, default=30, help="timed calls (median reported)")
     p.add_argument("--threads", type=int, default=2, help="threads per op")
+    for name, (default, help) in extra.items():
+        p.add_argument(f"--{name}", type=int, default=default, help=help)
     args = p.parse_args()
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

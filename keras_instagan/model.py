@@ -156,7 +156,8 @@ class InstaGAN(keras.Model):
         docs/benchmarks.md), at the price of a longer first step. These programs are traced inside
         `layers.xla_kernels()`: strided, discriminator and upsampling convolutions get the kernel
         gradient XLA computes fastest (`layers.window_grad_conv`,
-        `layers.window_grad_conv_transpose`). The rest of the step (conditional
+        `layers.window_grad_conv_transpose`) and the residual blocks' convolutions run as Winograd
+        F(2×2, 3×3) (`layers.winograd_conv`). The rest of the step (conditional
         updates, image pool, cross-replica sums) stays outside XLA. Under a `tf.distribute` strategy
         the networks are called without `tf.function` and this option has no effect.
         """

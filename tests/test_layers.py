@@ -137,42 +137,57 @@ def test_conv_transpose_in_xla_kernels_matches_torch_forward_and_gradient(x, jit
     )
 
 
-def test_window_grad_forms_are_taken_only_inside_xla_kernels(x, monkeypatch):
+@pytest.mark.parametrize("shape,jit", [((2, 12, 16, 5), False), ((2, 12, 16, 5), True),
+                                       ((1, 9, 8, 5), True)])
+def test_winograd_conv_in_xla_kernels_matches_torch_forward_and_gradient(shape, jit):
+    """Inside `xla_kernels()` a training call of a 3×3 stride-1 convolution (the residual blocks')
+    runs as `winograd_conv`: output and every gradient must still be Conv2d's, eagerly and compiled
+    with XLA, also where the output height is odd (a zero row is added, its outputs cut off)."""
+    x = np.random.default_rng(2).standard_normal(shape).astype("float32")
+    assert_matches_torch_in_xla_kernels(TorchConv2D(6, 3), torch.nn.Conv2d(5, 6, 3), x, jit)
+
+
+def test_xla_kernel_forms_are_taken_only_inside_xla_kernels(x, monkeypatch):
     """`window_grad_conv` runs for strided training calls and every discriminator call inside
     `xla_kernels()`, `window_grad_conv_transpose` for the upsampling layers' training calls there,
-    and neither anywhere else, nor where the input's height and width are unknown when traced (the
-    plain convolutions give the same result)."""
+    `winograd_conv` for the 3×3 stride-1 ones (not the thin ones, which keep `thin_conv`), and none
+    anywhere else, nor where the input's height and width are unknown when traced (the plain
+    convolutions give the same result)."""
     from keras_instagan import layers as instagan_layers
 
+    names = ("window_grad_conv", "window_grad_conv_transpose", "winograd_conv")
     calls = []
-    for name in ("window_grad_conv", "window_grad_conv_transpose"):
+    for name in names:
         form = getattr(instagan_layers, name)
         monkeypatch.setattr(instagan_layers, name,
                             lambda *args, name=name, form=form: calls.append(name) or form(*args))
-    strided, plain = TorchConv2D(4, 3, strides=2, torch_padding=1), TorchConv2D(4, 3)
+    strided, thin = TorchConv2D(4, 3, strides=2, torch_padding=1), TorchConv2D(4, 3)
     spectral = SpectralConv2D(3, 4, strides=2, torch_padding=1)
-    upsampling = TorchConv2DTranspose(4)
-    for layer in (strided, plain, spectral, upsampling):
+    upsampling, residual = TorchConv2DTranspose(4), TorchConv2D(THIN_CHANNELS + 2, 3)
+    for layer in (strided, thin, spectral, upsampling, residual):
         layer(x, training=True)
     assert calls == []
     with xla_kernels():
-        strided(x, training=False)
-        plain(x, training=True)
-        upsampling(x, training=False)
+        for layer in (strided, upsampling, residual):
+            layer(x, training=False)
+        thin(x, training=True)
         assert calls == []
         strided(x, training=True)
         spectral(x, training=False)
         upsampling(x, training=True)
-    assert calls == ["window_grad_conv", "window_grad_conv", "window_grad_conv_transpose"]
+        residual(x, training=True)
+    assert calls == ["window_grad_conv", "window_grad_conv", "window_grad_conv_transpose",
+                     "winograd_conv"]
 
     @tf.function(input_signature=[tf.TensorSpec((None, None, None, x.shape[-1]))])
     def unknown_size(x):
         with xla_kernels():
-            return [layer(x, training=True) for layer in (strided, spectral, upsampling)]
+            return [layer(x, training=True) for layer in (strided, spectral, upsampling, residual)]
 
-    for traced, plain_call in zip(unknown_size(x), (strided(x), spectral(x), upsampling(x))):
-        assert max_diff(traced, plain_call) < 1e-5
-    assert len(calls) == 3
+    traced = unknown_size(x)  # first: its training call moves the spectral norm's power iteration
+    for layer, traced_call in zip((strided, spectral, upsampling, residual), traced):
+        assert max_diff(traced_call, layer(x)) < 1e-5
+    assert len(calls) == 4
 
 
 def test_torch_conv_transpose_matches_torch(x):
