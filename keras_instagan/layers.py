@@ -277,8 +277,9 @@ def winograd_conv(x, kernel):
     def constant(matrix):
         return ops.convert_to_tensor(matrix, dtype=x.dtype)
 
-    # Tile (r, c), element (i, j) = x[2r + i, 2c + j]; with i = 2·i1 + p, x viewed as
-    # (B, R + 1, 2, C + 1, 2, ch) holds it at [r + i1, p, c + j1, q].
+    # Tile (r, c), element (i, j) = x[2r + i, 2c + j]; with i = 2·i1 + p and j = 2·j1 + q, x viewed
+    # as (B, rows + 1, 2, cols + 1, 2, channels) holds it at [r + i1, p, c + j1, q]. The two stacks
+    # add the axes i1 and j1; the transpose orders the tiles' elements (i1, p, j1, q) = 4·i + j first.
     t = ops.reshape(x, (-1, rows + 1, 2, cols + 1, 2, channels))
     t = ops.stack([t[:, :-1], t[:, 1:]], axis=0)
     t = ops.stack([t[:, :, :, :, :-1], t[:, :, :, :, 1:]], axis=0)
