@@ -319,11 +319,12 @@ class TorchConv2D(layers.Conv2D):
 
     def call(self, x, training=False):
         x = torch_zero_pad(x, self.torch_padding)
+        xla_form = training and _in_xla_kernels(x) and self._plain
         if training and self.thin:
             y = thin_conv(x, self.kernel)
-        elif training and _in_xla_kernels(x) and self._plain and self.strides[0] > 1:
+        elif xla_form and self.strides[0] > 1:
             y = window_grad_conv(x, self.kernel, self.strides[0])
-        elif training and _in_xla_kernels(x) and self._plain and self._winograd:
+        elif xla_form and self._winograd:
             y = winograd_conv(x, self.kernel)
         else:
             return super().call(x)
