@@ -255,6 +255,9 @@ def window_grad_conv_transpose(x, kernel, strides):
 _WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], "float32")
 _WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], "float32")
 _WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], "float32")
+_WINOGRAD_TILES = np.kron(_WINOGRAD_BT, _WINOGRAD_BT)      # (16, 16): input tile → transformed
+_WINOGRAD_KERNEL = np.kron(_WINOGRAD_G, _WINOGRAD_G)       # (16, 9): kernel → transformed
+_WINOGRAD_OUTPUTS = np.kron(_WINOGRAD_AT, _WINOGRAD_AT)    # (4, 16): products → 2×2 outputs
 
 
 def winograd_conv(x, kernel):
@@ -266,9 +269,9 @@ def winograd_conv(x, kernel):
     Written as a few large operations (slices of a reshaped x, transposes, matrix products), so XLA
     compiles it quickly and differentiates it by itself. With XLA on 2 CPU cores the residual blocks'
     forward + backward is faster than with XLA's convolution; without XLA it is 2× slower
-    (`bench/residual_blocks.py`). Odd H − 2 or W − 2 are padded by a zero row or
-    column, whose outputs are cut off. Agrees with the convolution to float rounding (about 2e-6
-    relative in float32)."""
+    (`bench/residual_blocks.py`). Odd H − 2 or W − 2 are padded by a zero row or column, whose
+    outputs are cut off. Agrees with the convolution to float rounding (about 2e-6 relative in
+    float32)."""
     height, width, channels = x.shape[1], x.shape[2], x.shape[3]
     out = kernel.shape[-1]
     rows, cols = (height - 1) // 2, (width - 1) // 2
@@ -284,10 +287,10 @@ def winograd_conv(x, kernel):
     t = ops.stack([t[:, :-1], t[:, 1:]], axis=0)
     t = ops.stack([t[:, :, :, :, :-1], t[:, :, :, :, 1:]], axis=0)
     t = ops.reshape(ops.transpose(t, (1, 4, 0, 6, 2, 3, 5, 7)), (16, -1))
-    tiles = ops.matmul(constant(np.kron(_WINOGRAD_BT, _WINOGRAD_BT)), t)
-    weights = ops.matmul(constant(np.kron(_WINOGRAD_G, _WINOGRAD_G)), ops.reshape(kernel, (9, -1)))
+    tiles = ops.matmul(constant(_WINOGRAD_TILES), t)
+    weights = ops.matmul(constant(_WINOGRAD_KERNEL), ops.reshape(kernel, (9, -1)))
     products = ops.matmul(ops.reshape(tiles, (16, -1, channels)), ops.reshape(weights, (16, channels, out)))
-    y = ops.matmul(constant(np.kron(_WINOGRAD_AT, _WINOGRAD_AT)), ops.reshape(products, (16, -1)))
+    y = ops.matmul(constant(_WINOGRAD_OUTPUTS), ops.reshape(products, (16, -1)))
     y = ops.transpose(ops.reshape(y, (2, 2, -1, rows, cols, out)), (2, 3, 0, 4, 1, 5))
     return ops.reshape(y, (-1, 2 * rows, 2 * cols, out))[:, :height - 2, :width - 2]
 
