@@ -35,7 +35,9 @@ def parse_args(argv=None):
                    help="synthetic samples per domain to train the classifiers on")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
                    help="evaluation size, multiples of 4 (default: the first run's fineSizeH/W)")
-    p.add_argument("--ins_max", type=int, default=8, help="instances kept per evaluation image")
+    p.add_argument("--ins_max", type=int,
+                   help="instances kept per evaluation image (default: the first run's ins_max; "
+                        "synthetic data: also the most objects drawn per image, as in training)")
     p.add_argument("--ins_per", type=int, help="masks per sequential step (default: each run's own)")
     p.add_argument("--classifier", help="domain classifier .keras (P(B) from an image)")
     p.add_argument("--masked_classifier", help="domain classifier .keras for masked images")
@@ -84,39 +86,38 @@ def load_data(args, configs, size):
         raise ValueError(f"a run was trained on real data ({next(t for t in trained_on if t)}); give --dataroot")
     if size[0] != size[1]:
         raise ValueError(f"the synthetic data are square; got --size {size[0]} {size[1]}")
+    pairs = {c.get("synthetic", "ellipses_squares") for c in configs}
+    if len(pairs) > 1:
+        raise ValueError(f"the runs were trained on different synthetic pairs: {sorted(pairs)}")
     from keras_instagan.data import shapes
 
+    pair = pairs.pop()
+
     def load(count, seed):
-        return dict(zip("AB", shapes.load(count, size[0], args.ins_max, seed=seed)))
+        return dict(zip("AB", shapes.load(count, size[0], args.ins_max, seed=seed, pair=pair)))
 
     return (load(args.count, args.seed), lambda: load(args.classifier_count, args.seed + 1),
-            dict(shapes.SHAPES))
+            shapes.domain_shapes(pair))
 
 
 def make_judges(args, training_data, target_shapes):
     import keras
 
-    from keras_instagan import classifier
-    from keras_instagan.evaluation import Judges
+    from keras_instagan.evaluation import Judges, train_judges
 
     def load(path):
         return None if path is None else keras.saving.load_model(path, compile=False)
 
-    plain, masked = load(args.classifier), load(args.masked_classifier)
-    if plain is None or masked is None:
-        data = training_data()
-        (images_a, masks_a), (images_b, masks_b) = data["A"], data["B"]
-        print(f"evaluate.py: training domain classifiers on {len(images_a)}/{len(images_b)} real "
-              "images A/B", flush=True)
-        if plain is None:
-            plain = classifier.train_domain_classifier(images_a, images_b)
-        if masked is None:
-            masked = classifier.train_domain_classifier(images_a, images_b, masks_a, masks_b)
-        if args.save_classifiers:
-            os.makedirs(args.save_classifiers, exist_ok=True)
-            for model in (plain, masked):
-                model.save(os.path.join(args.save_classifiers, f"{model.name}.keras"))
-    return Judges(plain, masked, load(args.features), target_shapes)
+    plain, masked, extractor = load(args.classifier), load(args.masked_classifier), load(args.features)
+    if plain is not None and masked is not None:
+        return Judges(plain, masked, extractor, target_shapes)
+    data = training_data()
+    print(f"evaluate.py: training domain classifiers on {len(data['A'][0])}/{len(data['B'][0])} real "
+          "images A/B", flush=True)
+    judges = train_judges(data, target_shapes, plain, masked, extractor)
+    if args.save_classifiers:
+        judges.save(args.save_classifiers)
+    return judges
 
 
 def main(argv=None):
@@ -127,6 +128,8 @@ def main(argv=None):
     labels = args.label or [os.path.basename(os.path.normpath(r)) for r in args.run]
     try:
         configs = [read_config(run) for run in args.run]
+        if args.ins_max is None:
+            args.ins_max = configs[0].get("ins_max", 4)
         size = tuple(args.size or (configs[0].get("fineSizeH", 64), configs[0].get("fineSizeW", 64)))
         data, training_data, target_shapes = load_data(args, configs, size)
     except (ValueError, FileNotFoundError) as error:

@@ -25,18 +25,23 @@ import argparse
 import json
 import os
 import sys
+import time
+
+START = time.perf_counter()
 
 OFFICIAL = {
     "ngf": 64, "ndf": 64, "n_blocks": 9, "loadSizeH": 220, "loadSizeW": 220, "fineSizeH": 200,
-    "fineSizeW": 200, "niter": 100, "niter_decay": 100, "name": "experiment",
+    "fineSizeW": 200, "niter": 100, "niter_decay": 100, "name": "experiment", "eval_every": 0,
 }
 SYNTHETIC = {
     "ngf": 8, "ndf": 8, "n_blocks": 2, "loadSizeH": 36, "loadSizeW": 36, "fineSizeH": 32,
-    "fineSizeW": 32, "niter": 6, "niter_decay": 4, "name": "shapes_instagan",
+    "fineSizeW": 32, "niter": 6, "niter_decay": 4, "name": "shapes_instagan", "eval_every": 1,
 }
+# Held-out samples per domain behind the epoch grids and their `bg_err_A/B` (the first of --eval_samples).
+GRID_SAMPLES = 16
 # Options that fix the networks or the data layout: a continued run must keep them.
 ARCHITECTURE = ("ngf", "ndf", "n_blocks", "ins_max", "ins_per", "fineSizeH", "fineSizeW", "pool_size",
-                "netG", "netD")
+                "netG", "netD", "synthetic")
 
 
 def parse_args(argv=None):
@@ -94,8 +99,17 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--synthetic_count", type=int, default=200,
                    help="synthetic images per domain (without --dataroot)")
-    p.add_argument("--eval_samples", type=int, default=16,
-                   help="fixed samples per domain for the per-epoch background error")
+    p.add_argument("--synthetic", choices=("ellipses_squares", "triangles_crosses"),
+                   default="ellipses_squares", help="the synthetic pair (without --dataroot): A ↔ B shapes")
+    p.add_argument("--eval_samples", type=int, default=64,
+                   help="fixed held-out samples per domain for the --eval_every scores (the first 16 "
+                        "also for the epoch grids and bg_err_A/B)")
+    p.add_argument("--eval_every", type=int,
+                   help="score the run every K epochs and after the last (shape, classification, "
+                        "FID, background error; columns of log.csv); 0 for never (default: 1 on the "
+                        "synthetic data, 0 on real data)")
+    p.add_argument("--judge_count", type=int, default=400,
+                   help="--eval_every: real images per domain the domain classifiers learn from")
     p.add_argument("--grid_rows", type=int, default=3, help="samples per domain in the epoch grids")
     args = p.parse_args(argv)
     if args.dataroot and args.coco_annotations:
@@ -124,17 +138,22 @@ def parse_args(argv=None):
 
 
 def load_data(args):
-    """Both domains (NumPy arrays or file-backed `InstanceDomain`s at load size), and fixed samples at
-    crop size for the epoch grids (the first images of each domain for real data)."""
+    """Both domains (NumPy arrays or file-backed `InstanceDomain`s at load size), fixed samples at
+    crop size for the epoch grids and scores (the first images of each domain for real data), and a
+    function giving the images the domain classifiers of `--eval_every` learn from."""
     if args.dataroot or args.coco_annotations:
         return load_real_data(args)
     from keras_instagan.data import shapes
 
     if args.loadSizeH != args.loadSizeW or args.fineSizeH != args.fineSizeW:
         sys.exit("train.py: the synthetic data are square; give equal H and W sizes.")
-    domains = shapes.load(args.synthetic_count, args.loadSizeH, args.ins_max, seed=args.seed)
-    held_out = shapes.load(args.eval_samples, args.fineSizeH, args.ins_max, seed=args.seed + 10_000)
-    return domains, held_out
+
+    def draw(count, size, seed):
+        return shapes.load(count, size, args.ins_max, seed=seed, pair=args.synthetic)
+
+    domains = draw(args.synthetic_count, args.loadSizeH, args.seed)
+    held_out = draw(args.eval_samples, args.fineSizeH, args.seed + 10_000)
+    return domains, held_out, lambda: draw(args.judge_count, args.fineSizeH, args.seed + 20_000)
 
 
 def load_real_data(args):
@@ -157,7 +176,26 @@ def load_real_data(args):
         held_out = tuple(d.resized(fine).load_all(args.eval_samples) for d in train)
     except (ValueError, ImportError) as error:
         sys.exit(f"train.py: {error}")
-    return train, held_out
+    return train, held_out, lambda: tuple(d.resized(fine).load_all(args.judge_count) for d in train)
+
+
+def make_judges(args, run_dir, judge_data):
+    """The `evaluation.Judges` of `--eval_every`: the run's own from `<run>/judges/` when it has them
+    (a continued run keeps scoring with the same classifiers), else trained on `judge_data()` and
+    saved there."""
+    from keras_instagan.data import shapes
+    from keras_instagan.evaluation import Judges, train_judges
+
+    target_shapes = None if args.dataroot or args.coco_annotations else shapes.domain_shapes(args.synthetic)
+    directory = os.path.join(run_dir, "judges")
+    if os.path.exists(os.path.join(directory, Judges.FILES["plain"])):
+        return Judges.load(directory, target_shapes)
+    start = time.perf_counter()
+    judges = train_judges(dict(zip("AB", judge_data())), target_shapes)
+    judges.save(directory)
+    print(f"train.py: domain classifiers for the scores trained in {time.perf_counter() - start:.0f} s "
+          f"({directory})", flush=True)
+    return judges
 
 
 def data_size(domain):
@@ -239,7 +277,7 @@ def main(argv=None):
             json.dump(config, f, indent=2)
 
     keras.utils.set_random_seed(args.seed)
-    (domain_a, domain_b), samples = load_data(args)
+    (domain_a, domain_b), samples, judge_data = load_data(args)
     dataset = unpaired_dataset(
         domain_a, domain_b, batch_size=args.batch_size, seed=args.seed,
         crop=(args.fineSizeH, args.fineSizeW), flip=not args.no_flip,
@@ -275,12 +313,17 @@ def main(argv=None):
           f"{initial_epoch + 1}..{epochs}, {data_size(domain_a)}/{data_size(domain_b)} images A/B"
           + (", resuming from the last backup" if restarted else ""), flush=True)
 
-    steps = [callbacks.LinearDecay(args.lr, args.niter, args.niter_decay), callbacks.EpochSeconds()]
+    steps = [callbacks.LinearDecay(args.lr, args.niter, args.niter_decay), callbacks.EpochSeconds(),
+             callbacks.FirstStepTime(START)]
     if backup is not None:  # restores the last finished epoch of a restarted cluster
         steps.append(backup)
     if chief:
+        grid_samples = tuple((images[:GRID_SAMPLES], masks[:GRID_SAMPLES]) for images, masks in samples)
+        steps.append(callbacks.SampleGrid(os.path.join(run_dir, "samples"), grid_samples, rows=args.grid_rows))
+        if args.eval_every:
+            judges = make_judges(args, run_dir, judge_data)
+            steps.append(callbacks.QualityLog(dict(zip("AB", samples)), judges, every=args.eval_every))
         steps += [
-            callbacks.SampleGrid(os.path.join(run_dir, "samples"), samples, rows=args.grid_rows),
             callbacks.RunState(run_dir),
             callbacks.CSVLog(os.path.join(run_dir, "log.csv"), append=args.continue_train or restarted),
         ]

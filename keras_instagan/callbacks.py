@@ -61,6 +61,13 @@ def overlay(image, masks=None):
     return np.clip(picture, 0, 255).astype("uint8")
 
 
+def upscale(picture, min_size):
+    """`(H, W, C)` picture enlarged by the smallest whole factor that makes H and W at least
+    `min_size` (nearest neighbour: each pixel becomes a block, nothing is smoothed)."""
+    factor = max(1, -(-min_size // min(picture.shape[:2])))
+    return np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+
+
 class SampleGrid(keras.callbacks.Callback):
     """Each epoch: translates fixed samples both ways and back, logs the background error and writes
     a PNG grid of the first `rows` samples.
@@ -74,11 +81,12 @@ class SampleGrid(keras.callbacks.Callback):
         directory: where `epoch_<NNN>.png` files go.
         samples: `((images_A, masks_A), (images_B, masks_B))`, fixed samples of each domain.
         rows: samples per domain shown in the grid.
+        cell_size: smallest cell side in pixels; smaller images are enlarged (`upscale`).
     """
 
-    def __init__(self, directory, samples, rows=3):
+    def __init__(self, directory, samples, rows=3, cell_size=96):
         super().__init__()
-        self.directory, self.samples, self.rows = directory, samples, rows
+        self.directory, self.samples, self.rows, self.cell_size = directory, samples, rows, cell_size
 
     def on_epoch_end(self, epoch, logs=None):
         from PIL import Image
@@ -95,12 +103,68 @@ class SampleGrid(keras.callbacks.Callback):
             for b in range(len(rec)):
                 cells = []
                 for img, msk in ((image, masks), (fake, fake_masks), (rec, rec_masks)):
-                    cells += [overlay(img[b]), overlay(img[b], msk[b])]
+                    cells += [upscale(overlay(img[b]), self.cell_size),
+                              upscale(overlay(img[b], msk[b]), self.cell_size)]
                 grid.append(np.concatenate(cells, axis=1))
         os.makedirs(self.directory, exist_ok=True)
         Image.fromarray(np.concatenate(grid, axis=0)).save(
             os.path.join(self.directory, f"epoch_{epoch + 1:03d}.png")
         )
+
+
+class QualityLog(keras.callbacks.Callback):
+    """Every `every` epochs and after the last one: scores the model on fixed held-out data
+    (`evaluation.evaluate_model`) and logs each number as `<metric>_<direction>`, e.g.
+    `shape_instances_AtoB`, `classification_BtoA`, `fid_AtoB` (`evaluation.METRICS`). Other epochs log
+    NaN in the same columns, so `log.csv` keeps one header, and with the `seconds` column the rows
+    make a quality curve over training time (`plot_quality.py`).
+
+    Args:
+        data: `{"A": (images, masks), "B": (images, masks)}` held-out samples of each domain.
+        judges: an `evaluation.Judges` (its classifiers fixed for the whole run, so that the curve
+            compares like with like).
+        every: evaluate after every `every`-th epoch.
+    """
+
+    def __init__(self, data, judges, every=1):
+        super().__init__()
+        self.data, self.judges, self.every = data, judges, int(every)
+
+    def on_epoch_end(self, epoch, logs=None):
+        from keras_instagan import evaluation
+
+        if logs is None:
+            return
+        last = epoch + 1 == self.params.get("epochs")
+        rows = (evaluation.evaluate_model(self.model, self.data, self.judges)
+                if (epoch + 1) % self.every == 0 or last else {})
+        for direction in evaluation.SIDES:
+            row = rows.get(direction, {})
+            for metric in evaluation.METRICS:
+                value = row.get(metric)
+                logs[f"{metric}_{direction}"] = float("nan") if value is None else float(value)
+
+
+class FirstStepTime(keras.callbacks.Callback):
+    """Prints how long the run took to reach its first finished training step: from `start` (a
+    `time.perf_counter()` value, e.g. taken when the program started) to `fit`, and from `fit` to the
+    end of the first step (tracing, compilation and the step itself)."""
+
+    def __init__(self, start):
+        super().__init__()
+        self.start, self.fit_start = start, None
+
+    def on_train_begin(self, logs=None):
+        self.fit_start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.fit_start is None:
+            return
+        now = time.perf_counter()
+        print(f"first training step done {now - self.start:.1f} s after start: "
+              f"{self.fit_start - self.start:.1f} s to fit (imports, data, networks), "
+              f"{now - self.fit_start:.1f} s of tracing, compilation and the step", flush=True)
+        self.fit_start = None
 
 
 class EpochSeconds(keras.callbacks.Callback):

@@ -21,11 +21,16 @@ those of the source masks) and `real target` (the real target-domain images and 
 classifiers' accuracy and the shape score's ceiling).
 """
 
+import os
+
+import keras
 import numpy as np
 
 from keras_instagan import classifier, metrics
 
 SIDES = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
+METRICS = ("background_error", "instances_kept", "shape_instances", "shape_components",
+           "classification", "classification_masked", "fid", "kid")
 COLUMNS = (
     ("background_error", "bg err ↓", 2), ("instances_kept", "inst kept ↑", 3),
     ("shape_instances", "shape inst ↑", 3), ("shape_components", "shape comp ↑", 3),
@@ -46,11 +51,12 @@ def _union_components(masks):
     return [metrics.connected_components((m > 0).any(-1)) for m in np.asarray(masks)]
 
 
-def _shape_components(components_in, components_out, target):
+def _shape_components(components_in, components_out, target, candidates):
     """Σ hits / Σ max(components in, out) over samples, given both lists of component masks."""
     hits = total = 0
     for before, after in zip(components_in, components_out):
-        hits += sum(metrics.shape_of(after[..., k]) == target for k in range(after.shape[-1]))
+        hits += sum(metrics.shape_of(after[..., k], candidates) == target
+                    for k in range(after.shape[-1]))
         total += max(before.shape[-1], after.shape[-1])
     return hits / total if total else float("nan")
 
@@ -71,9 +77,28 @@ class Judges:
         shapes: `{"A": shape, "B": shape}` of the synthetic data (None: real data, no shape score).
     """
 
+    FILES = {"plain": "domain_classifier.keras", "masked": "masked_domain_classifier.keras"}
+
     def __init__(self, plain, masked=None, extractor=None, shapes=None):
         self.plain, self.masked, self.shapes = plain, masked, shapes
+        self.candidates = None if shapes is None else (shapes["A"], shapes["B"])
         self.extractor = extractor if extractor is not None else plain
+
+    def save(self, directory):
+        """Write the domain classifiers to `directory` (`Judges.FILES`)."""
+        os.makedirs(directory, exist_ok=True)
+        for key, filename in self.FILES.items():
+            if getattr(self, key) is not None:
+                getattr(self, key).save(os.path.join(directory, filename))
+
+    @classmethod
+    def load(cls, directory, shapes=None):
+        """The judges `save` wrote to `directory` (no separate feature extractor)."""
+        models = {key: keras.saving.load_model(os.path.join(directory, filename), compile=False)
+                  for key, filename in cls.FILES.items() if os.path.exists(os.path.join(directory, filename))}
+        if "plain" not in models:
+            raise FileNotFoundError(f"{directory}: no {cls.FILES['plain']} (written by Judges.save)")
+        return cls(models["plain"], models.get("masked"), shapes=shapes)
 
     def score(self, source, translated, real_target, target, kind="instagan", kid_subsets=10):
         """The row of one translation.
@@ -98,9 +123,10 @@ class Judges:
             row["instances_kept"] = _components_kept(*components)
         if self.shapes is not None:
             shape = self.shapes[target]
-            row["shape_instances"] = (metrics.shape_score(fake_masks, shape, reference=masks)
-                                      if kind in ("instagan", "unchanged") else None)
-            row["shape_components"] = (_shape_components(*components, shape)
+            row["shape_instances"] = (
+                metrics.shape_score(fake_masks, shape, reference=masks, candidates=self.candidates)
+                if kind in ("instagan", "unchanged") else None)
+            row["shape_components"] = (_shape_components(*components, shape, self.candidates)
                                        if components is not None else None)
         row["classification"] = metrics.classification_score(classifier.predict(self.plain, fake), target)
         if self.masked is not None:
@@ -121,9 +147,10 @@ class Judges:
         real = {"background_error": None, "instances_kept": None}
         if self.shapes is not None:
             shape = self.shapes[target_side]
-            real["shape_instances"] = metrics.shape_score(target[1], shape)
+            real["shape_instances"] = metrics.shape_score(target[1], shape, candidates=self.candidates)
             components = _union_components(target[1])
-            real["shape_components"] = _shape_components(components, components, shape)
+            real["shape_components"] = _shape_components(components, components, shape,
+                                                          self.candidates)
         real["classification"] = metrics.classification_score(
             classifier.predict(self.plain, target[0]), target_side)
         if self.masked is not None:
@@ -131,6 +158,18 @@ class Judges:
                 classifier.predict(self.masked, metrics.masked_images(*target)), target_side)
         real["fid"] = real["kid"] = None
         return {"input unchanged": unchanged, "real target": real}
+
+
+def train_judges(training_data, shapes=None, plain=None, masked=None, extractor=None):
+    """`Judges` whose domain classifiers not given are trained here from scratch
+    (`classifier.train_domain_classifier`) on `training_data`, `{"A": (images, masks), "B": ...}`:
+    real images of both domains, never the evaluation samples."""
+    (images_a, masks_a), (images_b, masks_b) = training_data["A"], training_data["B"]
+    if plain is None:
+        plain = classifier.train_domain_classifier(images_a, images_b)
+    if masked is None:
+        masked = classifier.train_domain_classifier(images_a, images_b, masks_a, masks_b)
+    return Judges(plain, masked, extractor, shapes)
 
 
 def kind_of(model):

@@ -6,7 +6,7 @@ pixel counts as instance where its value is > 0, so translated soft masks in (�
 - `background_error`: how much of the background the translation changed.
 - `instance_counts`, `instance_fidelity`: whether every instance came out as one instance.
 - `connected_components`: instances of a single merged mask (the CycleGAN+Seg baseline).
-- `shape_of`, `shape_score`: on the synthetic data, whether a mask is a square or an ellipse.
+- `shape_of`, `shape_score`: on the synthetic data, which shape of a pair a mask has.
 - `classification_score`, `masked_images`: the paper's classification score (Appendix D), given a
   domain classifier's probabilities (`keras_instagan.classifier`).
 - `frechet_distance`, `kernel_distance`: FID and KID on feature vectors.
@@ -14,8 +14,7 @@ pixel counts as instance where its value is > 0, so translated soft masks in (�
 
 import numpy as np
 
-SHAPES = ("square", "ellipse")
-
+from keras_instagan.data.shapes import fill
 
 def background_error(image, translated, masks, translated_masks):
     """Mean |image − translated| outside the union of the input and translated masks, 0–255 units.
@@ -91,44 +90,49 @@ def instance_fidelity(masks, translated_masks, **kwargs):
     return float(counts_out.sum() / counts_in.sum()) if counts_in.sum() else float("nan")
 
 
-def shape_of(mask):
-    """"square", "ellipse" or None (empty) for one binary `(H, W)` mask.
+def shape_of(mask, candidates=("square", "ellipse")):
+    """Which of `candidates` (names in `data.shapes.SHAPES`) one binary `(H, W)` mask is; None if empty.
 
-    The mask is compared with the two shapes that fill its bounding box: the box itself and the
-    ellipse inscribed in it; it is the shape with the larger IoU. An axis-aligned square fills its
-    box (IoU 1 vs π/4 with the ellipse), an ellipse the other way round; a partly hidden object
-    keeps its answer while the hidden part is small. Below about 6 pixels across the two are not
-    told apart reliably (a disc of radius 2.5 centred on a pixel corner rasterises to a 4×4 square).
+    The mask is compared with each candidate drawn to fill its bounding box (`data.shapes.fill`: the
+    box itself, the inscribed ellipse, the upright triangle, the cross); it is the one with the
+    largest IoU. An axis-aligned square fills its box (IoU 1 vs π/4 with the ellipse), an ellipse
+    the other way round; a partly hidden object keeps its answer while the hidden part is small.
+    Below about 6 pixels across the shapes are not told apart reliably (a disc of radius 2.5 centred
+    on a pixel corner rasterises to a 4×4 square).
     """
     mask = np.asarray(mask) > 0
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if not len(rows):
         return None
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    area = mask.sum()
-    box_iou = area / ((bottom - top) * (right - left))
+    top, left = rows[0], cols[0]
+    height, width = rows[-1] + 1 - top, cols[-1] + 1 - left
     y, x = np.mgrid[0:mask.shape[0], 0:mask.shape[1]] + 0.5
-    ry, rx = (bottom - top) / 2, (right - left) / 2
-    ellipse = ((y - (top + ry)) / ry) ** 2 + ((x - (left + rx)) / rx) ** 2 <= 1.0
-    inter = (mask & ellipse).sum()
-    ellipse_iou = inter / (area + ellipse.sum() - inter)
-    return "square" if box_iou >= ellipse_iou else "ellipse"
+    area = mask.sum()
+    best, best_iou = None, -1.0
+    for shape in candidates:
+        template = fill(shape, y, x, top, left, height, width)
+        inter = (mask & template).sum()
+        iou = inter / (area + template.sum() - inter)
+        if iou > best_iou:
+            best, best_iou = shape, iou
+    return best
 
 
-def shape_score(masks, target, reference=None, min_fraction=0.1):
-    """Share of instances whose mask has the `target` shape ("square" or "ellipse").
+def shape_score(masks, target, reference=None, min_fraction=0.1, candidates=("square", "ellipse")):
+    """Share of instances whose mask has the `target` shape, judged among `candidates` (`shape_of`).
 
     Args:
         masks: `(B, H, W, N)` translated masks, one instance per slot.
-        target: the shape of the target domain (`keras_instagan.data.shapes.SHAPES`).
+        target: the shape of the target domain, one of `candidates`.
         reference: the input masks `(B, H, W, N)`; when given, the instances are its non-empty slots
             and a translated mask that vanished (fewer than `min_fraction` of the input pixels)
             counts as a failure. Without it, every non-empty slot of `masks` is an instance.
+        candidates: the shapes a mask may be (the two of a `data.shapes.PAIRS` pair).
 
     Returns NaN when there is no instance.
     """
-    if target not in SHAPES:
-        raise ValueError(f"shape_score: target must be one of {SHAPES}; got {target!r}.")
+    if target not in candidates:
+        raise ValueError(f"shape_score: target must be one of {candidates}; got {target!r}.")
     masks = np.asarray(masks) > 0
     areas = masks.sum(axis=(1, 2))
     if reference is None:
@@ -137,7 +141,7 @@ def shape_score(masks, target, reference=None, min_fraction=0.1):
         reference_areas = (np.asarray(reference) > 0).sum(axis=(1, 2))
         present = reference_areas > 0
         kept = present & (areas >= min_fraction * reference_areas) & (areas > 0)
-    hits = sum(shape_of(masks[b, ..., k]) == target for b, k in zip(*np.nonzero(kept)))
+    hits = sum(shape_of(masks[b, ..., k], candidates) == target for b, k in zip(*np.nonzero(kept)))
     total = present.sum()
     return float(hits / total) if total else float("nan")
 

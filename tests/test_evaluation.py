@@ -72,11 +72,12 @@ def test_judges_score_the_input_itself_as_no_change():
     keras.utils.set_random_seed(0)
     plain = keras.Sequential([keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D(name="features"),
                               keras.layers.Dense(1, activation="sigmoid")])
-    judges = evaluation.Judges(plain, shapes=dict(shapes.SHAPES))
+    judges = evaluation.Judges(plain, shapes=shapes.domain_shapes("ellipses_squares"))
     row = judges.score(data["A"], data["A"], data["B"], "B", kind="instagan")
     assert row["background_error"] == 0.0
     assert row["instances_kept"] == 1.0
     assert row["shape_instances"] == metrics.shape_score(data["A"][1], "square", reference=data["A"][1])
+    assert row["shape_instances"] <= 0.1
     features = lambda images: images.mean(axis=(1, 2))  # what the model's `features` layer computes
     assert row["fid"] == pytest.approx(metrics.frechet_distance(features(data["A"][0]), features(data["B"][0])),
                                        rel=1e-4)
@@ -150,3 +151,22 @@ def test_evaluate_py_on_a_folder_layout(runs, tmp_path):
     with pytest.raises(SystemExit, match="testB_seg: folder not found"):
         os.rename(os.path.join(root, "testB_seg"), os.path.join(root, "moved"))
         evaluate.main(["--run", str(runs / "insta"), "--dataroot", root, "--phase", "test"])
+
+
+def test_evaluate_py_scores_the_run_s_own_synthetic_pair(tmp_path):
+    """A run trained on triangles ↔ crosses is evaluated on that pair and with those shapes."""
+    folder = tmp_path / "tri"
+    write_run(str(folder))
+    with open(folder / "config.json") as f:
+        config = json.load(f)
+    with open(folder / "config.json", "w") as f:
+        json.dump({**config, "synthetic": "triangles_crosses"}, f)
+    judges_dir = tmp_path / "judges"
+    results = evaluate.main(["--run", str(folder), "--count", "12", "--classifier_count", "40",
+                             "--out", str(tmp_path / "eval"), "--save_classifiers", str(judges_dir)])
+    assert results["real target"]["AtoB"]["shape_instances"] >= 0.9  # crosses recognised as crosses
+    assert results["input unchanged"]["AtoB"]["shape_instances"] <= 0.1  # triangles are not crosses
+    loaded = evaluation.Judges.load(str(judges_dir), shapes.domain_shapes("triangles_crosses"))
+    assert loaded.candidates == ("triangle", "cross") and loaded.masked is not None
+    with pytest.raises(FileNotFoundError, match="domain_classifier.keras"):
+        evaluation.Judges.load(str(tmp_path))

@@ -98,6 +98,30 @@ def test_shape_score_recognises_the_synthetic_domains():
     assert metrics.shape_score(masks_a, "square") <= 0.1
 
 
+@pytest.mark.parametrize("size,max_instances", [(32, 4), (64, 8)])
+def test_shape_score_recognises_triangles_and_crosses(size, max_instances):
+    pair = ("triangle", "cross")
+    (_, masks_a), (_, masks_b) = shapes.load(60, size, max_instances, seed=5, pair="triangles_crosses")
+    assert metrics.shape_score(masks_a, "triangle", candidates=pair) >= 0.95
+    assert metrics.shape_score(masks_b, "cross", candidates=pair) >= 0.95
+    assert metrics.shape_score(masks_a, "cross", candidates=pair) <= 0.05
+
+
+def test_shape_of_a_hand_drawn_cross_and_triangle():
+    cross = -np.ones((32, 32), "float32")
+    cross[12:19, 4:28] = 1.0  # a plus whose arms are 7 of 24 pixels wide (the data's are 1/3)
+    cross[4:28, 12:19] = 1.0
+    triangle = -np.ones((32, 32), "float32")
+    for row in range(20):  # apex at the top, 2·row + 1 pixels wide
+        triangle[6 + row, 15 - row:16 + row] = 1.0
+    for candidates in (("triangle", "cross"), shapes.SHAPES):
+        assert metrics.shape_of(cross, candidates) == "cross"
+        assert metrics.shape_of(triangle, candidates) == "triangle"
+    assert metrics.shape_of(cross, ("square", "ellipse")) == "ellipse"  # the nearer of the two
+    with pytest.raises(ValueError, match="target must be one of"):
+        metrics.shape_score(cross[None, ..., None], "square", candidates=("triangle", "cross"))
+
+
 def test_shape_score_counts_a_vanished_instance_as_a_failure():
     masks = np.stack([ellipse(32, 8, 8, 5, 5), ellipse(32, 22, 22, 6, 6)], -1)[None]
     translated = np.stack([square(32, 3, 3, 10), -np.ones((32, 32), "float32")], -1)[None]

@@ -20,7 +20,7 @@ from keras_instagan.metrics import background_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--synthetic_count", "2", "--eval_samples", "2", "--grid_rows", "1",
-        "--pool_size", "2"]
+        "--pool_size", "2", "--judge_count", "8"]
 
 
 def test_shapes_are_deterministic_exact_and_sorted():
@@ -50,6 +50,37 @@ def test_shapes_differ_only_in_shape():
     (_, masks_a), (_, masks_b) = shapes.load(count=20, size=64, max_instances=1, seed=0)
     assert 0.7 < median_fill(masks_a) < 0.85
     assert median_fill(masks_b) > 0.95
+
+
+def test_triangles_and_crosses_fill_their_boxes_as_drawn():
+    """The second pair differs only in shape too: a triangle fills half its box, a cross 5/9 (the
+    shape metric tells them apart by form, `test_metrics`)."""
+    def median_fill(masks):
+        ratios = []
+        for mask in (masks[..., 0] > 0):
+            rows, cols = np.where(mask)
+            ratios.append(mask.sum() / ((np.ptp(rows) + 1) * (np.ptp(cols) + 1)))
+        return np.median(ratios)
+
+    (images_a, masks_a), (images_b, masks_b) = shapes.load(20, 64, 1, seed=0, pair="triangles_crosses")
+    assert abs(median_fill(masks_a) - 1 / 2) < 0.05
+    assert abs(median_fill(masks_b) - 5 / 9) < 0.03
+    # the same seed draws the same backgrounds, colours and places: only the shapes change
+    ellipse_images, ellipse_masks = shapes.load(20, 64, 1, seed=0)[0]
+    outside = ~((masks_a > 0).any(-1) | (ellipse_masks > 0).any(-1))
+    np.testing.assert_array_equal(images_a[outside], ellipse_images[outside])
+    assert not np.array_equal(masks_a, ellipse_masks)
+    with pytest.raises(ValueError, match="pair must be one of"):
+        shapes.load(2, 32, pair="circles_stars")
+
+
+def test_eight_instance_variant_holds_up_to_eight_smaller_objects():
+    (_, four), _ = shapes.load(60, 64, 4, seed=2)
+    (_, eight), _ = shapes.load(60, 64, 8, seed=2)
+    counts = (eight.max(axis=(1, 2)) > 0).sum(-1)
+    assert eight.shape[-1] == 8 and counts.max() >= 7 and counts.min() >= 1
+    area = lambda masks: (masks > 0).sum(axis=(1, 2))[:, 0].mean()  # the largest object's area
+    assert area(eight) < 0.75 * area(four)
 
 
 def test_crop_and_flip_move_masks_with_the_image():
@@ -101,17 +132,21 @@ def read_log(run_dir):
         return list(csv.DictReader(f))
 
 
-def test_train_py_writes_the_run_directory_and_resumes(tmp_path):
+def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
     """Graph-mode training through train.py; stop after epoch 1, continue to epoch 2."""
     import train
 
-    common = ["--checkpoints_dir", str(tmp_path), "--name", "run", *TINY, "--niter", "1"]
+    # one step of all 4 slots: every sample has an instance, so every step updates every network
+    common = ["--checkpoints_dir", str(tmp_path), "--name", "run", *TINY, "--niter", "1", "--ins_per", "4"]
     first = train.main([*common, "--niter_decay", "0"])
     run_dir = tmp_path / "run"
     for name in ("config.json", "log.csv", "samples/epoch_001.png", "state/model.weights.h5",
-                 "G_A.keras", "G_B.keras", "D_A.keras", "D_B.keras"):
+                 "G_A.keras", "G_B.keras", "D_A.keras", "D_B.keras", "judges/domain_classifier.keras",
+                 "judges/masked_domain_classifier.keras"):
         assert (run_dir / name).exists(), name
-    steps_per_epoch = 2 * first.steps  # 2 samples, batch 1
+    assert "first training step done" in capsys.readouterr().out
+    judges_written = os.path.getmtime(run_dir / "judges" / "domain_classifier.keras")
+    steps_per_epoch = 2  # 2 samples, batch 1
     assert int(first.g_optimizer.iterations) == steps_per_epoch
     weights_after_1 = [numpy(w) for w in first.G_A.weights]
 
@@ -134,12 +169,75 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path):
     log = read_log(run_dir)
     assert [row["epoch"] for row in log] == ["1", "2"]
     assert {"cyc_A", "idt_B", "ctx_A", "D_B", "bg_err_A", "lr", "seconds"} <= set(log[0])
+    for row in log:  # the synthetic run scores itself every epoch (--eval_every 1), both directions
+        for direction in ("AtoB", "BtoA"):
+            assert 0.0 <= float(row[f"shape_instances_{direction}"]) <= 1.0
+            assert 0.0 <= float(row[f"classification_masked_{direction}"]) <= 1.0
+            assert float(row[f"background_error_{direction}"]) > 0.0
+    # the continued run scored with the judges of the first part, not with new ones
+    assert os.path.getmtime(run_dir / "judges" / "domain_classifier.keras") == judges_written
     assert float(log[1]["lr"]) == pytest.approx(1e-4)  # epoch 2 = first decay epoch of 1
 
     with pytest.raises(SystemExit, match="--ngf: saved 4, now 8"):
         train.main([*common, "--niter_decay", "1", "--continue_train", "--ngf", "8"])
     with open(run_dir / "config.json") as f:
         assert json.load(f)["ngf"] == 4
+
+
+def test_quality_log_scores_every_k_epochs_and_the_last(tmp_path):
+    from keras_instagan import evaluation
+
+    data = dict(zip("AB", shapes.load(4, 32, 4, seed=1)))
+    judges = evaluation.train_judges(dict(zip("AB", shapes.load(8, 32, 4, seed=2))),
+                                     shapes.domain_shapes("ellipses_squares"))
+    model = InstaGAN(ngf=4, ndf=4, n_blocks=1, pool_size=0)
+    model.compile()
+    quality = callbacks.QualityLog(data, judges, every=2)
+    history = model.fit(unpaired_dataset(*shapes.load(1, 32, 4, seed=3)), epochs=3, verbose=0,
+                        callbacks=[quality])
+    for name in ("shape_instances_AtoB", "fid_BtoA", "classification_masked_AtoB", "kid_AtoB"):
+        values = history.history[name]
+        assert np.isnan(values[0]) and not np.isnan(values[1]) and not np.isnan(values[2]), name
+    expected = evaluation.evaluate_model(model, data, judges)  # the last epoch's model
+    assert history.history["shape_instances_BtoA"][2] == expected["BtoA"]["shape_instances"]
+    assert history.history["background_error_AtoB"][2] == pytest.approx(expected["AtoB"]["background_error"])
+
+
+def test_sample_grid_cells_are_at_least_96_pixels(tmp_path):
+    from PIL import Image
+
+    samples = shapes.load(2, 32, 4, seed=1)
+    model = InstaGAN(ngf=4, ndf=4, n_blocks=1, pool_size=0)
+    grid = callbacks.SampleGrid(str(tmp_path), samples, rows=2)
+    grid.set_model(model)
+    grid.on_epoch_end(0, {})
+    picture = np.asarray(Image.open(tmp_path / "epoch_001.png"))
+    # 2 rows per domain; 6 cells (real, translated, reconstructed; plain and overlaid) of 96 = 3·32
+    assert picture.shape == (4 * 96, 6 * 96, 3)
+    cell = picture[:96, :96]
+    np.testing.assert_array_equal(cell[::3, ::3], callbacks.overlay(samples[0][0][0]))  # whole blocks
+    assert callbacks.upscale(np.zeros((40, 50, 3)), 96).shape == (120, 150, 3)
+    assert callbacks.upscale(np.zeros((128, 128, 1)), 96).shape == (128, 128, 1)
+
+
+def test_plot_quality_draws_every_logged_score(tmp_path):
+    import plot_quality
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / "log.csv", "w") as f:
+        f.write("epoch,seconds,shape_instances_AtoB,shape_instances_BtoA,fid_AtoB\n"
+                "1,60,nan,nan,nan\n2,60,0.5,0.7,30\n3,120,0.8,0.9,20\n")
+    curves = plot_quality.read_curves(str(run))
+    assert curves["shape_instances_AtoB"] == [(2.0, 0.5), (4.0, 0.8)]  # minutes: running sum
+    written = plot_quality.main(["--run", str(run), "--out", str(tmp_path / "figs" / "q")])
+    assert sorted(os.path.basename(p) for p in written) == ["q_fid.png", "q_shape_instances.png"]
+    assert all(os.path.getsize(p) > 1000 for p in written)
+    (run / "log.csv").write_text("epoch,seconds\n1,60\n")
+    with pytest.raises(SystemExit, match="--eval_every"):
+        plot_quality.main(["--run", str(run), "--out", str(tmp_path / "q")])
+    with pytest.raises(SystemExit, match="not a train.py run directory"):
+        plot_quality.main(["--run", str(tmp_path / "none")])
 
 
 def test_train_py_rejects_bad_options(capsys):
