@@ -6,7 +6,8 @@
         --classifier sheep_giraffe.keras --features inception_v3_notop.keras
 
 Runs trained on the synthetic data (no `--dataroot` in their config.json) are evaluated on fresh
-synthetic samples (`--seed`, never used in training); others need `--dataroot`. Metrics
+synthetic samples of their pair (`--synthetic` in config.json) with up to `--ins_max` objects (the
+first run's ins_max; `--seed`, never used in training); others need `--dataroot`. Metrics
 (`keras_instagan.evaluation`): background error, instances kept, shape score (synthetic data),
 classification score plain and masked, FID and KID. With no `--classifier` the domain classifiers are
 trained here from scratch on real images of both domains (`--classifier_phase`, or other synthetic

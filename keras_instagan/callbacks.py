@@ -12,6 +12,7 @@ import time
 import keras
 import numpy as np
 
+from keras_instagan import evaluation
 from keras_instagan.metrics import background_error
 
 PALETTE = np.array(
@@ -131,8 +132,6 @@ class QualityLog(keras.callbacks.Callback):
         self.data, self.judges, self.every = data, judges, int(every)
 
     def on_epoch_end(self, epoch, logs=None):
-        from keras_instagan import evaluation
-
         if logs is None:
             return
         last = epoch + 1 == self.params.get("epochs")
@@ -162,7 +161,7 @@ class FirstStepTime(keras.callbacks.Callback):
             return
         now = time.perf_counter()
         print(f"first training step done {now - self.start:.1f} s after start: "
-              f"{self.fit_start - self.start:.1f} s to fit (imports, data, networks), "
+              f"{self.fit_start - self.start:.1f} s before fit began, "
               f"{now - self.fit_start:.1f} s of tracing, compilation and the step", flush=True)
         self.fit_start = None
 

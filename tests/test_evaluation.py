@@ -16,14 +16,15 @@ sys.path.insert(0, ROOT)
 import evaluate  # noqa: E402
 
 
-def write_run(folder, **options):
-    """A run directory as train.py leaves it: config.json and the four networks."""
+def write_run(folder, config_changes=None, **options):
+    """A run directory as train.py leaves it: config.json (with `config_changes` applied) and the four
+    networks."""
     keras.utils.set_random_seed(0)
     model = InstaGAN(ngf=4, ndf=4, n_blocks=1, **options)
     os.makedirs(folder)
     config = {"ngf": 4, "ndf": 4, "n_blocks": 1, "fineSizeH": 32, "fineSizeW": 32, "ins_max": 4,
               "ins_per": model.ins_per, "netG": model.netG, "netD": model.netD, "lambda_ctx": 0.0,
-              "dataroot": None}
+              "dataroot": None, **(config_changes or {})}
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(config, f)
     with open(os.path.join(folder, "log.csv"), "w") as f:
@@ -86,11 +87,7 @@ def test_judges_score_the_input_itself_as_no_change():
 
 def test_evaluate_py_refuses_what_it_cannot_evaluate(runs, tmp_path):
     real = tmp_path / "real"
-    write_run(str(real))
-    with open(real / "config.json") as f:
-        config = json.load(f)
-    with open(real / "config.json", "w") as f:
-        json.dump({**config, "dataroot": "datasets/shp2gir_coco"}, f)
+    write_run(str(real), {"dataroot": "datasets/shp2gir_coco"})
     with pytest.raises(SystemExit, match="trained on real data .*datasets/shp2gir_coco.*give --dataroot"):
         evaluate.main(["--run", str(real)])
     with pytest.raises(SystemExit, match="not_a_run: run directory not found"):
@@ -103,11 +100,7 @@ def test_evaluate_py_refuses_what_it_cannot_evaluate(runs, tmp_path):
 
 def test_a_run_holding_other_networks_than_its_config_says_is_refused(tmp_path):
     folder = tmp_path / "mixed"
-    write_run(str(folder))  # set networks
-    with open(folder / "config.json") as f:
-        config = json.load(f)
-    with open(folder / "config.json", "w") as f:
-        json.dump({**config, "netG": "resnet", "netD": "basic"}, f)
+    write_run(str(folder), {"netG": "resnet", "netD": "basic"})  # set networks, a baseline's config
     with pytest.raises(ValueError, match=r"G_A.keras: a SetGenerator \(model: ResnetGenerator; see netG/netD\)"):
         InstaGAN.from_run(str(folder))
 
@@ -156,11 +149,7 @@ def test_evaluate_py_on_a_folder_layout(runs, tmp_path):
 def test_evaluate_py_scores_the_run_s_own_synthetic_pair(tmp_path):
     """A run trained on triangles ↔ crosses is evaluated on that pair and with those shapes."""
     folder = tmp_path / "tri"
-    write_run(str(folder))
-    with open(folder / "config.json") as f:
-        config = json.load(f)
-    with open(folder / "config.json", "w") as f:
-        json.dump({**config, "synthetic": "triangles_crosses"}, f)
+    write_run(str(folder), {"synthetic": "triangles_crosses"})
     judges_dir = tmp_path / "judges"
     results = evaluate.main(["--run", str(folder), "--count", "12", "--classifier_count", "40",
                              "--out", str(tmp_path / "eval"), "--save_classifiers", str(judges_dir)])

@@ -1,8 +1,8 @@
 """The built-in synthetic data sets: two domains of objects that differ only in shape.
 
 Pairs (`PAIRS`): `"ellipses_squares"` (domain A ellipses, B axis-aligned squares; the default) and
-`"triangles_crosses"` (A upright triangles, B plus-shaped crosses), a second, harder pair whose
-shapes differ in topology of their outline rather than in roundness.
+`"triangles_crosses"` (A upright triangles, B plus-shaped crosses), a second pair so that what is
+measured on the first is not tuned to ellipses and squares.
 
 Each image shows 1–`max_instances` objects on a textured background. Background textures, object
 colours, sizes, positions and overlaps are drawn from the same distributions in both domains, so a
@@ -56,10 +56,9 @@ def _background(rng, size):
     The base colour and the gratings' strength are the same in every image on purpose. The official
     generator instance-normalises right after its first convolution, which removes the mean and the
     scale of every feature map: a per-image colour offset or overall contrast is lost there and no
-    amount of training brings it back. With a random base colour and random grating amplitudes
-    (this data set's first version) the generator trained on the identity alone plateaued at a
-    background error of 16–17 (0–255) at ngf 8 and 16 alike; with these backgrounds it reached 9
-    and kept improving (docs/quality.md).
+    amount of training brings it back. This data set's first version drew a random base colour and
+    random grating amplitudes, and held every run's background error far above what these
+    backgrounds allow (docs/quality.md, `bench/identity_floor.py`).
     """
     y, x = np.mgrid[0:size, 0:size].astype("float32") / size
     image = np.full((size, size, 3), 0.5)
