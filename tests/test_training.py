@@ -176,7 +176,7 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
             assert float(row[f"background_error_{direction}"]) > 0.0
     # the continued run scored with the judges of the first part, not with new ones
     assert os.path.getmtime(run_dir / "judges" / "domain_classifier.keras") == judges_written
-    assert float(log[1]["lr"]) == pytest.approx(1e-4)  # epoch 2 = first decay epoch of 1
+    assert float(log[1]["lr"]) == pytest.approx(5e-4)  # epoch 2, first decay epoch of 1: half of 1e-3
 
     with pytest.raises(SystemExit, match="--ngf: saved 4, now 8"):
         train.main([*common, "--niter_decay", "1", "--continue_train", "--ngf", "8"])
