@@ -38,15 +38,17 @@ def test_shapes_are_deterministic_exact_and_sorted():
         assert np.all((masks > 0).sum(-1) <= 1)  # visible regions do not overlap
 
 
+def median_fill(masks):
+    """Median share of its bounding box that the first instance of each image fills."""
+    ratios = []
+    for mask in (masks[..., 0] > 0):
+        rows, cols = np.where(mask)
+        ratios.append(mask.sum() / ((np.ptp(rows) + 1) * (np.ptp(cols) + 1)))
+    return np.median(ratios)
+
+
 def test_shapes_differ_only_in_shape():
     """Squares fill their bounding box, ellipses about π/4 of it: the domains differ by shape."""
-    def median_fill(masks):
-        ratios = []
-        for mask in (masks[..., 0] > 0):  # one instance per image
-            rows, cols = np.where(mask)
-            ratios.append(mask.sum() / ((np.ptp(rows) + 1) * (np.ptp(cols) + 1)))
-        return np.median(ratios)
-
     (_, masks_a), (_, masks_b) = shapes.load(count=20, size=64, max_instances=1, seed=0)
     assert 0.7 < median_fill(masks_a) < 0.85
     assert median_fill(masks_b) > 0.95
@@ -55,13 +57,6 @@ def test_shapes_differ_only_in_shape():
 def test_triangles_and_crosses_fill_their_boxes_as_drawn():
     """The second pair differs only in shape too: a triangle fills half its box, a cross 5/9 (the
     shape metric tells them apart by form, `test_metrics`)."""
-    def median_fill(masks):
-        ratios = []
-        for mask in (masks[..., 0] > 0):
-            rows, cols = np.where(mask)
-            ratios.append(mask.sum() / ((np.ptp(rows) + 1) * (np.ptp(cols) + 1)))
-        return np.median(ratios)
-
     (images_a, masks_a), (images_b, masks_b) = shapes.load(20, 64, 1, seed=0, pair="triangles_crosses")
     assert abs(median_fill(masks_a) - 1 / 2) < 0.05
     assert abs(median_fill(masks_b) - 5 / 9) < 0.03
