@@ -23,6 +23,16 @@ import shlex
 import sys
 
 
+JUDGE_NAMES = {"plain": "domain classifier", "masked": "masked domain classifier",
+               "features": "feature extractor"}
+JUDGE_OPTIONS = {"plain": "classifier", "masked": "masked_classifier", "features": "features"}
+
+
+def judge_threshold(judges, key):
+    return f"{'separation' if key == 'features' else 'balanced accuracy'} ≥ " + str(
+        judges.MIN_SEPARATION if key == "features" else judges.MIN_ACCURACY)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", nargs="+", required=True, help="run directories (train.py or convert)")
@@ -124,7 +134,7 @@ def make_judges(args, training_data, target_shapes):
 def main(argv=None):
     args = parse_args(argv)
     from keras_instagan import InstaGAN, evaluation
-    from keras_instagan.run import read_config
+    from keras_instagan.run import read_config, trained_directions
 
     labels = args.label or [os.path.basename(os.path.normpath(r)) for r in args.run]
     try:
@@ -136,6 +146,12 @@ def main(argv=None):
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"evaluate.py: {error}")
     judges = make_judges(args, training_data, target_shapes)
+    checks = judges.check(data)
+    for key, (value, passed) in checks.items():
+        if not passed:
+            print(f"evaluate.py: the {JUDGE_NAMES[key]} {'separates' if key == 'features' else 'scores'} "
+                  f"{value:.3f} on the real evaluation images (needs {judge_threshold(judges, key)}): its "
+                  f"scores are left out; pass a better one with --{JUDGE_OPTIONS[key]}", flush=True)
 
     results = {}
     for direction in evaluation.SIDES:
@@ -143,8 +159,13 @@ def main(argv=None):
             results.setdefault(name, {"info": {}})[direction] = row
     for run, label, config in zip(args.run, labels, configs):
         print(f"evaluate.py: {label} ({run})", flush=True)
+        directions = trained_directions(run)
+        for direction in sorted(set(evaluation.SIDES) - set(directions)):
+            print(f"evaluate.py: {label}: no G_{direction[0]}.keras and no state/ in {run}: no {direction} "
+                  "row", flush=True)
         model = InstaGAN.from_run(run, **({"ins_per": args.ins_per} if args.ins_per else {}))
-        results[label] = {"info": run_info(run, config), **evaluation.evaluate_model(model, data, judges)}
+        results[label] = {"info": run_info(run, config),
+                          **evaluation.evaluate_model(model, data, judges, directions)}
         if args.ins_per:
             results[label]["info"]["ins_per"] = model.ins_per if model.netG == "set" else "all"
 
@@ -152,14 +173,19 @@ def main(argv=None):
                ("epochs", "epochs"), ("train_min", "train min"))
     source = f"{args.dataroot} ({args.phase})" if args.dataroot else f"synthetic shapes, seed {args.seed}"
     text = [f"Evaluation on {data['A'][0].shape[0]}/{data['B'][0].shape[0]} images A/B, {source}, "
-            f"{size[0]}×{size[1]}.", "",
+            f"{size[0]}×{size[1]}.", "", "Judges on the real evaluation images: " + "; ".join(
+                f"{JUDGE_NAMES[key]} {'separation' if key == 'features' else 'balanced accuracy'} "
+                f"{value:.3f}" + ("" if passed else " (too low: its scores are left out)")
+                for key, (value, passed) in checks.items()) + ".", "",
             "Command: `python evaluate.py " + shlex.join(sys.argv[1:] if argv is None else argv) + "`"]
     for direction in evaluation.SIDES:
         text += ["", f"### {direction}", "", evaluation.markdown_table(results, direction, columns)]
     markdown = "\n".join(text) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + ".json", "w") as f:
-        json.dump({"data": source, "size": size, "count": args.count, "results": results}, f, indent=2)
+        json.dump({"data": source, "size": size, "count": args.count, "results": results,
+                   "judges": {key: {"value": value, "passed": passed} for key, (value, passed) in checks.items()}},
+                  f, indent=2)
     with open(args.out + ".md", "w") as f:
         f.write(markdown)
     print(markdown)

@@ -24,6 +24,8 @@ the run directory; restarting every worker after a failure resumes from the last
 import argparse
 import json
 import os
+import re
+import shutil
 import sys
 import time
 
@@ -89,6 +91,9 @@ def parse_args(argv=None):
     p.add_argument("--fineSizeW", type=int, help="training crop width, a multiple of 4")
     p.add_argument("--no_flip", action="store_true", help="no random horizontal flips")
     p.add_argument("--continue_train", action="store_true", help="resume the run from its state/")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in a run directory that already holds a run (its log, state, "
+                        "samples, judges and networks are deleted first)")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
                    help="mirrored: tf.distribute.MirroredStrategy over all local GPUs; multiworker: "
                         "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (or --workers)")
@@ -122,6 +127,7 @@ def parse_args(argv=None):
     for key, value in profile.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    check_ranges(p, args)
     for key in ("fineSizeH", "fineSizeW"):
         if getattr(args, key) % 4:
             p.error(f"--{key} {getattr(args, key)} must be a multiple of 4 (the generator halves it twice)")
@@ -130,6 +136,8 @@ def parse_args(argv=None):
                     "stride-2 layers and final 4×4 convolutions)")
     if args.loadSizeH < args.fineSizeH or args.loadSizeW < args.fineSizeW:
         p.error("--loadSizeH/W must be at least --fineSizeH/W (the crop is taken from the loaded image)")
+    if args.continue_train and args.overwrite:
+        p.error("give either --continue_train or --overwrite, not both")
     if args.workers and args.strategy != "multiworker":
         p.error("--workers needs --strategy multiworker")
     if args.workers and args.worker_index is None:
@@ -137,6 +145,30 @@ def parse_args(argv=None):
     if args.ins_max % args.ins_per:
         p.error(f"--ins_max {args.ins_max} must be a multiple of --ins_per {args.ins_per}")
     return args
+
+
+# Options that must be at least (ge) or above (gt) a bound; checked before anything is written.
+AT_LEAST = {"ngf": 1, "ndf": 1, "n_blocks": 1, "ins_max": 1, "ins_per": 1, "batch_size": 1,
+            "pool_size": 0, "niter": 0, "niter_decay": 0, "synthetic_count": 1, "eval_samples": 1,
+            "eval_every": 0, "judge_count": 2, "grid_rows": 1, "coco_image_size": 1, "min_area": 0.0,
+            "lambda_A": 0.0, "lambda_B": 0.0, "lambda_idt": 0.0, "lambda_ctx": 0.0, "beta1": 0.0}
+
+
+def check_ranges(parser, args):
+    """A parser error naming the first option outside its range (`AT_LEAST`, `--lr` > 0, `--beta1` < 1,
+    at least one epoch)."""
+    for key, bound in AT_LEAST.items():
+        value = getattr(args, key)
+        if not value >= bound:  # NaN fails too
+            parser.error(f"--{key} {value}: expected at least {bound}")
+    if not 0 < args.lr < float("inf"):
+        parser.error(f"--lr {args.lr}: expected a positive learning rate (official 2e-4)")
+    if not args.beta1 < 1:
+        parser.error(f"--beta1 {args.beta1}: expected below 1 (official 0.5)")
+    if args.niter + args.niter_decay < 1:
+        parser.error("--niter + --niter_decay is 0: nothing to train")
+    if args.grid_rows > args.eval_samples:
+        parser.error(f"--grid_rows {args.grid_rows}: expected at most --eval_samples {args.eval_samples}")
 
 
 def load_data(args):
@@ -204,12 +236,36 @@ def data_size(domain):
     return len(domain) if hasattr(domain, "load") else len(domain[0])
 
 
+# What train.py writes into a run directory: a directory holding any of these holds a run.
+RUN_ENTRIES = ("config.json", "log.csv", "state", "samples", "judges", "tensorboard", "backup",
+               "G_A.keras", "G_B.keras", "D_A.keras", "D_B.keras")
+
+
+def clear_or_refuse(run_dir, overwrite):
+    """Refuse to start a new run over an existing one, unless `--overwrite`, which deletes the old run's
+    entries (`RUN_ENTRIES`; anything else in the folder is left alone)."""
+    found = [name for name in RUN_ENTRIES if os.path.exists(os.path.join(run_dir, name))]
+    if not found:
+        return
+    if not overwrite:
+        sys.exit(f"train.py: {run_dir} already holds a run ({', '.join(found)}); continue it with "
+                 "--continue_train, start over with --overwrite, or choose another --name.")
+    for name in found:
+        path = os.path.join(run_dir, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    print(f"train.py: --overwrite: deleted {', '.join(found)} from {run_dir}", flush=True)
+
+
 def check_continued_config(run_dir, config):
+    from keras_instagan.run import read_config
+
     path = os.path.join(run_dir, "config.json")
     if not os.path.exists(path):
         sys.exit(f"train.py: --continue_train but {path} does not exist; start the run without it.")
-    with open(path) as f:
-        saved = json.load(f)
+    try:
+        saved = read_config(run_dir)
+    except ValueError as error:
+        sys.exit(f"train.py: --continue_train: {error}")
     changed = [f"--{k}: saved {saved[k]}, now {config[k]}" for k in ARCHITECTURE
                if k in saved and saved[k] != config[k]]
     if changed:
@@ -235,6 +291,22 @@ def resume(model, run_dir):
     print(f"train.py: no state/ in {run_dir}: starting from its networks {', '.join(names)} with fresh "
           "optimizers and image pools, at epoch 1", flush=True)
     return 0
+
+
+def stop_on_data_error(error, run_dir):
+    """End the process with one line when a data file fails to load mid-epoch (the loader's
+    `ValueError` inside the input pipeline); re-raise any other TensorFlow error.
+
+    The run's `state/` already holds the last finished epoch. `os._exit`, not `sys.exit`: the input
+    pipeline's threads can keep an interpreter from shutting down after such an error.
+    """
+    found = re.search(r"ValueError: ([^\n]+)", str(error))
+    if found is None:
+        raise error
+    print(f"train.py: {found[1]} (stopped; {run_dir}/state holds the last finished epoch: fix or remove "
+          "the file and resume with --continue_train)", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)
 
 
 def make_strategy(args):
@@ -269,10 +341,17 @@ def main(argv=None):
     config = dict(vars(args))
     config["versions"] = {"keras_instagan": keras_instagan.__version__, "keras": keras.__version__,
                           "tensorflow": tf.__version__}
+    restarted = False
+    if args.strategy == "multiworker":
+        from keras_instagan import distributed
+
+        restarted = os.path.exists(os.path.join(distributed.backup_dir(run_dir), "training_metadata.json"))
     if args.continue_train:
         saved = check_continued_config(run_dir, config)
         if "converted_from" in saved:
             config["converted_from"] = saved["converted_from"]
+    elif chief and not restarted:
+        clear_or_refuse(run_dir, args.overwrite)
     os.makedirs(run_dir, exist_ok=True)
     if chief:
         with open(os.path.join(run_dir, "config.json"), "w") as f:
@@ -285,14 +364,10 @@ def main(argv=None):
         crop=(args.fineSizeH, args.fineSizeW), flip=not args.no_flip,
         cache="" if args.cache and (args.dataroot or args.coco_annotations) else None,
     )
-    backup, restarted = None, False
+    backup = None
     if args.strategy == "multiworker":
-        from keras_instagan import distributed
-
         dataset = distributed.shard_by_data(dataset)
-        directory = distributed.backup_dir(run_dir)
-        backup = keras.callbacks.BackupAndRestore(directory)
-        restarted = os.path.exists(os.path.join(directory, "training_metadata.json"))
+        backup = keras.callbacks.BackupAndRestore(distributed.backup_dir(run_dir))
     with strategy.scope():
         model = InstaGAN(
             ngf=args.ngf, ndf=args.ndf, n_blocks=args.n_blocks, ins_max=args.ins_max,
@@ -325,9 +400,9 @@ def main(argv=None):
         if args.eval_every:
             judges = make_judges(args, run_dir, judge_data)
             steps.append(callbacks.QualityLog(dict(zip("AB", samples)), judges, every=args.eval_every))
-        steps += [
-            callbacks.RunState(run_dir),
+        steps += [  # the log row before the state (CSVLog)
             callbacks.CSVLog(os.path.join(run_dir, "log.csv"), append=args.continue_train or restarted),
+            callbacks.RunState(run_dir),
         ]
         try:
             import tensorboard  # noqa: F401
@@ -335,8 +410,11 @@ def main(argv=None):
             steps.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")))
         except ImportError:
             pass
-    model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=steps,
-              verbose=1 if sys.stdout.isatty() else 2)
+    try:
+        model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=steps,
+                  verbose=1 if sys.stdout.isatty() else 2)
+    except tf.errors.OpError as error:
+        stop_on_data_error(error, run_dir)
     if chief:
         for network in (model.G_A, model.G_B, model.D_A, model.D_B):
             network.save(os.path.join(run_dir, f"{network.name}.keras"))

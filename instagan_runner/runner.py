@@ -25,6 +25,12 @@ import numpy as np
 from instagan_runner.sequential import sequential_translate
 
 
+# The smallest H and W a generator takes (its residual blocks reflect-pad the H/4 × W/4 features).
+MIN_SIZE = 8
+# How far outside [-1, 1] translate_float's inputs may stray (resampling overshoot).
+RANGE_SLACK = 0.01
+
+
 class RunnerInputError(ValueError):
     """Input the runner cannot use: wrong dtype, shape, size or a mask/image mismatch."""
 
@@ -39,6 +45,25 @@ def _providers(preferred):
             raise RunnerInputError(f"providers {missing} are not available; available: {available}")
         return list(preferred)
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+
+
+def _read_sidecar(path):
+    """The exporter's JSON sidecar as a dict (with its `path`), `{}` when there is none; a
+    `RunnerInputError` naming the file when it is not a JSON object with a positive integer `ins_per`."""
+    if not os.path.exists(path):
+        return {}
+    try:
+        with open(path) as f:
+            metadata = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunnerInputError(f"{path}: the model's sidecar is not valid JSON ({error})") from None
+    if not isinstance(metadata, dict):
+        raise RunnerInputError(f"{path}: the model's sidecar must be a JSON object, got "
+                               f"{type(metadata).__name__}")
+    value = metadata.get("ins_per")
+    if value is not None and not (isinstance(value, int) and value > 0):
+        raise RunnerInputError(f"{path}: ins_per must be a positive integer, got {value!r}")
+    return {**metadata, "path": path}
 
 
 def resize_bilinear(array, height, width):
@@ -68,18 +93,30 @@ class Runner:
 
         if not os.path.exists(model_path):
             raise FileNotFoundError(f"{model_path}: model file not found")
-        sidecar = os.path.splitext(model_path)[0] + ".json"
-        self.metadata = {}
-        if os.path.exists(sidecar):
-            with open(sidecar) as f:
-                self.metadata = json.load(f)
-        self.ins_per = int(ins_per or self.metadata.get("ins_per", 2))
-        self.session = onnxruntime.InferenceSession(model_path, providers=_providers(providers))
+        self.metadata = _read_sidecar(os.path.splitext(model_path)[0] + ".json")
+        try:
+            self.session = onnxruntime.InferenceSession(model_path, providers=_providers(providers))
+        except (onnxruntime.capi.onnxruntime_pybind11_state.Fail,
+                onnxruntime.capi.onnxruntime_pybind11_state.InvalidProtobuf,
+                onnxruntime.capi.onnxruntime_pybind11_state.InvalidGraph) as error:
+            raise RunnerInputError(f"{model_path}: not a readable ONNX model "
+                                   f"({str(error).splitlines()[0][:200]})") from None
         self.provider = self.session.get_providers()[0]
-        inputs = {i.name for i in self.session.get_inputs()}
-        if inputs != {"image", "masks"}:
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        if set(inputs) != {"image", "masks"}:
             raise RunnerInputError(f"{model_path}: inputs {sorted(inputs)}, expected 'image' and 'masks'")
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.ins_per = self._ins_per(model_path, inputs["masks"][-1], ins_per)
+
+    def _ins_per(self, model_path, model_slots, ins_per):
+        """Masks per step: the model's own mask-input width when it is fixed, which the sidecar and
+        the `ins_per` argument must then agree with; else the argument, the sidecar's, or 2."""
+        fixed = model_slots if isinstance(model_slots, int) and model_slots > 0 else None
+        for source, value in (("ins_per", ins_per), (self.metadata.get("path"), self.metadata.get("ins_per"))):
+            if value is not None and fixed is not None and int(value) != fixed:
+                raise RunnerInputError(f"{source}: ins_per {value}, but {model_path} takes {fixed} masks "
+                                       "per step")
+        return int(fixed or ins_per or self.metadata.get("ins_per") or 2)
 
     def step(self, image, masks):
         """One generator call: float32 `(B, H, W, 3)`, `(B, H, W, ins_per)` in [-1, 1] → the same."""
@@ -97,9 +134,20 @@ class Runner:
         if masks.ndim != 4 or masks.shape[:3] != image.shape[:3] or masks.shape[-1] < 1:
             raise RunnerInputError(f"masks: expected (B, H, W, N ≥ 1) with (B, H, W) = {image.shape[:3]}, "
                                    f"got {masks.shape}")
-        if image.shape[1] % 4 or image.shape[2] % 4:
-            raise RunnerInputError(f"image: H×W {image.shape[1]}×{image.shape[2]} must be multiples of 4 "
-                                   "(pass size= to resize)")
+        if image.shape[1] % 4 or image.shape[2] % 4 or min(image.shape[1:3]) < MIN_SIZE:
+            raise RunnerInputError(f"image: H×W {image.shape[1]}×{image.shape[2]} must be multiples of 4, "
+                                   f"at least {MIN_SIZE} (pass size= to resize)")
+        for name, values, meaning in (("image", image, "RGB scaled to [-1, 1]; translate() takes uint8"),
+                                      ("masks", masks, "−1 background, +1 instance; translate() takes "
+                                                       "binary masks")):
+            if not np.all(np.isfinite(values)):
+                raise RunnerInputError(f"{name}: holds NaN or infinite values")
+            if values.min() < -1.0 - RANGE_SLACK or values.max() > 1.0 + RANGE_SLACK:
+                raise RunnerInputError(f"{name}: values must lie in [-1, 1] ({meaning}), got "
+                                       f"[{values.min():g}, {values.max():g}]")
+        if masks.min() == 0 and np.isin(masks, (0.0, 1.0)).all():
+            raise RunnerInputError("masks: 0/1 values; translate_float takes −1 for background, +1 for "
+                                   "instance (0/1 masks go to translate())")
         return sequential_translate(self.step, image, masks, self.ins_per)
 
     def translate(self, image, masks, size=None):
@@ -128,10 +176,13 @@ class Runner:
         if len(mask_sets) != len(images):
             raise RunnerInputError(f"masks: {len(mask_sets)} mask lists for a batch of {len(images)} images")
         height, width = image.shape[-3:-1]
-        target = tuple(size) if size is not None else (height, width)
-        if target[0] % 4 or target[1] % 4:
-            raise RunnerInputError(f"size: H×W {target[0]}×{target[1]} must be multiples of 4"
-                                   + ("" if size is not None else "; pass size= to resize"))
+        target = tuple(int(s) for s in size) if size is not None else (height, width)
+        if len(target) != 2 or target[0] % 4 or target[1] % 4 or min(target) < MIN_SIZE:
+            raise RunnerInputError(
+                f"size: H×W {'×'.join(map(str, target))} must be two multiples of 4, each at least {MIN_SIZE}"
+                if size is not None else f"image: H×W {height}×{width} must be multiples of 4, each at "
+                                         f"least {MIN_SIZE}; pass size= to resize"
+            )
         count = max(1, max(len(m) for m in mask_sets))
         floats = np.empty((len(images), *target, 3), np.float32)
         stacked = -np.ones((len(images), *target, count), np.float32)

@@ -218,7 +218,10 @@ class RunState(keras.callbacks.Callback):
 class CSVLog(keras.callbacks.Callback):
     """One row per epoch in `path`: the epoch number (1-based) and every value in the epoch's logs.
 
-    With `append=True` (a continued run) rows are added under the existing header.
+    With `append=True` (a continued run) rows are added under the existing header, and rows of the
+    epochs being trained again are dropped first: put this callback before `RunState`, so that a run
+    killed between the two has a row for an epoch its state does not hold, which the resumed run
+    replaces, and never a state without its row.
     """
 
     def __init__(self, path, append=False):
@@ -226,15 +229,26 @@ class CSVLog(keras.callbacks.Callback):
         self.path, self.append = path, append
 
     def on_train_begin(self, logs=None):
-        self.columns = None
+        self.columns, self.checked = None, False
         if self.append and os.path.exists(self.path):
             with open(self.path, newline="") as f:
                 self.columns = next(csv.reader(f), None)
         else:
             open(self.path, "w").close()
 
+    def _drop_rows_from(self, epoch):
+        with open(self.path, newline="") as f:
+            rows = list(csv.reader(f))
+        kept = rows[:1] + [row for row in rows[1:] if row and int(float(row[0])) < epoch]
+        if len(kept) < len(rows):
+            with open(self.path, "w", newline="") as f:
+                csv.writer(f).writerows(kept)
+
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        if not self.checked and self.columns is not None:
+            self._drop_rows_from(epoch + 1)
+        self.checked = True
         new_file = self.columns is None
         if new_file:
             self.columns = list(row)

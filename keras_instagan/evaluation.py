@@ -78,11 +78,42 @@ class Judges:
     """
 
     FILES = {"plain": "domain_classifier.keras", "masked": "masked_domain_classifier.keras"}
+    # What `check` asks of each judge on real images before its scores are reported.
+    MIN_ACCURACY = 0.8
+    MIN_SEPARATION = 1.5
 
     def __init__(self, plain, masked=None, extractor=None, shapes=None):
         self.plain, self.masked, self.shapes = plain, masked, shapes
         self.candidates = None if shapes is None else (shapes["A"], shapes["B"])
         self.extractor = extractor if extractor is not None else plain
+        self.refused = set()
+
+    def check(self, data):
+        """Test the judges on real images of both domains, `{"A": (images, masks), "B": ...}` (never
+        their training images), and refuse those that cannot tell the domains apart: their scores
+        become None in every later `score`. Returns `{judge: (value, passed)}`:
+
+        - `plain`, `masked`: the classifier's balanced accuracy (mean of the per-domain accuracies),
+          at least `MIN_ACCURACY`;
+        - `features`: FID between the two domains over the larger FID between the halves of one
+          domain, at least `MIN_SEPARATION` (features that separate nothing make FID/KID noise).
+        """
+        results = {}
+        for key, model in (("plain", self.plain), ("masked", self.masked)):
+            if model is None:
+                continue
+            shown = {side: (data[side][0] if key == "plain" else metrics.masked_images(*data[side]))
+                     for side in "AB"}
+            accuracy = np.mean([metrics.classification_score(classifier.predict(model, shown[side]), side)
+                                for side in "AB"])
+            results[key] = (float(accuracy), bool(accuracy >= self.MIN_ACCURACY))
+        features = {side: classifier.features(self.extractor, data[side][0]) for side in "AB"}
+        within = max(metrics.frechet_distance(f[0::2], f[1::2]) for f in features.values())
+        between = metrics.frechet_distance(features["A"], features["B"])
+        separation = between / within if within > 0 else float("inf")
+        results["features"] = (float(separation), bool(separation >= self.MIN_SEPARATION))
+        self.refused = {key for key, (_, passed) in results.items() if not passed}
+        return results
 
     def save(self, directory):
         """Write the domain classifiers to `directory` (`Judges.FILES`)."""
@@ -128,15 +159,19 @@ class Judges:
                 if kind in ("instagan", "unchanged") else None)
             row["shape_components"] = (_shape_components(*components, shape, self.candidates)
                                        if components is not None else None)
-        row["classification"] = metrics.classification_score(classifier.predict(self.plain, fake), target)
+        row["classification"] = (None if "plain" in self.refused else metrics.classification_score(
+            classifier.predict(self.plain, fake), target))
         if self.masked is not None:
             shown = metrics.masked_images(fake, fake_masks)
-            row["classification_masked"] = metrics.classification_score(
-                classifier.predict(self.masked, shown), target)
-        fake_features = classifier.features(self.extractor, fake)
-        real_features = classifier.features(self.extractor, real_target[0])
-        row["fid"] = metrics.frechet_distance(fake_features, real_features)
-        row["kid"] = metrics.kernel_distance(fake_features, real_features, subsets=kid_subsets)[0]
+            row["classification_masked"] = (None if "masked" in self.refused else
+                                            metrics.classification_score(classifier.predict(self.masked, shown),
+                                                                         target))
+        row["fid"] = row["kid"] = None
+        if "features" not in self.refused:
+            fake_features = classifier.features(self.extractor, fake)
+            real_features = classifier.features(self.extractor, real_target[0])
+            row["fid"] = metrics.frechet_distance(fake_features, real_features)
+            row["kid"] = metrics.kernel_distance(fake_features, real_features, subsets=kid_subsets)[0]
         return row
 
     def reference(self, data, direction):
@@ -151,9 +186,9 @@ class Judges:
             components = _union_components(target[1])
             real["shape_components"] = _shape_components(components, components, shape,
                                                           self.candidates)
-        real["classification"] = metrics.classification_score(
-            classifier.predict(self.plain, target[0]), target_side)
-        if self.masked is not None:
+        real["classification"] = (None if "plain" in self.refused else metrics.classification_score(
+            classifier.predict(self.plain, target[0]), target_side))
+        if self.masked is not None and "masked" not in self.refused:
             real["classification_masked"] = metrics.classification_score(
                 classifier.predict(self.masked, metrics.masked_images(*target)), target_side)
         real["fid"] = real["kid"] = None
@@ -197,7 +232,7 @@ def _cell(value, digits):
 def markdown_table(results, direction, extra_columns=()):
     """A Markdown table of `results[name][direction]` rows; `extra_columns` = `(key, title)` pairs
     read from `results[name]["info"]` first (e.g. the training options)."""
-    names = list(results)
+    names = [name for name in results if direction in results[name]]
     present = [c for c in COLUMNS if any(c[0] in results[n][direction] for n in names)]
     header = ["run"] + [title for _, title in extra_columns] + [title for _, title, _ in present]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -72,6 +72,9 @@ def instance_counts(masks, translated_masks, min_fraction=0.1, merge_iou=0.5):
     counts_out = []
     for b in range(masks.shape[0]):
         slots = np.flatnonzero(kept[b])
+        if not len(slots):  # nothing went in, or everything vanished
+            counts_out.append(0)
+            continue
         flat = translated[b][..., slots].reshape(-1, len(slots)).astype("float32")
         overlap = flat.T @ flat
         union = areas_out[b][slots][:, None] + areas_out[b][slots][None, :] - overlap

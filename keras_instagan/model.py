@@ -34,7 +34,13 @@ from keras import ops
 from instagan_runner.sequential import sequential_translate
 from keras_instagan import losses
 from keras_instagan.layers import PACKAGE, xla_kernels
-from keras_instagan.networks import check_inputs, make_networks, merged_mask, nonempty_slots
+from keras_instagan.networks import (
+    GENERATOR_MIN_SIZE,
+    check_inputs,
+    make_networks,
+    merged_mask,
+    nonempty_slots,
+)
 from keras_instagan.pool import FakePool
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -449,7 +455,7 @@ class InstaGAN(keras.Model):
         generator = self.G_A if direction == "AtoB" else self.G_B
         image = np.asarray(image, "float32")
         masks = np.asarray(masks, "float32")
-        check_inputs([image, masks], "translate", multiple_of=4)
+        check_inputs([image, masks], "translate", multiple_of=4, min_size=GENERATOR_MIN_SIZE)
         if self.merge_masks:
             masks = ops.convert_to_numpy(merged_mask(masks))
 

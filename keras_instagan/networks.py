@@ -38,6 +38,12 @@ def _concrete(x):
         return None
 
 
+# How far outside [-1, 1] eager inputs may stray (resampling overshoot) before they are refused.
+RANGE_SLACK = 0.01
+# The smallest image a generator takes: its residual blocks reflect-pad the H/4 × W/4 features by 1.
+GENERATOR_MIN_SIZE = 8
+
+
 def check_inputs(inputs, who, multiple_of=1, min_size=1):
     """Validate `[image, masks]` and return them; raise `ValueError` naming the tensor otherwise.
 
@@ -60,6 +66,11 @@ def check_inputs(inputs, who, multiple_of=1, min_size=1):
             f"{who}: `masks` has N = 0 channels, shape {masks_shape}; pass at least one mask channel "
             "(an image without instances gets one empty slot: all −1)."
         )
+    if image_shape[0] is not None and masks_shape[0] is not None and image_shape[0] != masks_shape[0]:
+        raise ValueError(
+            f"{who}: `image` {image_shape} and `masks` {masks_shape} differ in batch size; pass the "
+            "masks of every image (an image without instances gets empty slots: all −1)."
+        )
     for axis, size in ((1, "H"), (2, "W")):
         i, m = image_shape[axis], masks_shape[axis]
         if i is not None and m is not None and i != m:
@@ -72,12 +83,18 @@ def check_inputs(inputs, who, multiple_of=1, min_size=1):
                 f"{who}: `image` {size} = {i} (shape {image_shape}); {size} must be a multiple of "
                 f"{multiple_of} and at least {min_size}."
             )
-    values = _concrete(masks)
-    if values is not None and values.size and (values.min() < -1.0 or values.max() > 1.0):
-        raise ValueError(
-            f"{who}: `masks` values must lie in [-1, 1] (−1 background, +1 instance); got range "
-            f"[{values.min():g}, {values.max():g}]."
-        )
+    for name, tensor, meaning in (("image", image, "RGB scaled to [-1, 1], not 0–255"),
+                                  ("masks", masks, "−1 background, +1 instance")):
+        values = _concrete(tensor)
+        if values is None or not values.size:
+            continue
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"{who}: `{name}` holds NaN or infinite values.")
+        if values.min() < -1.0 - RANGE_SLACK or values.max() > 1.0 + RANGE_SLACK:
+            raise ValueError(
+                f"{who}: `{name}` values must lie in [-1, 1] ({meaning}); got range "
+                f"[{values.min():g}, {values.max():g}]."
+            )
     return image, masks
 
 
@@ -164,7 +181,7 @@ class SetGenerator(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        image, masks = check_inputs(inputs, "SetGenerator", multiple_of=4)
+        image, masks = check_inputs(inputs, "SetGenerator", multiple_of=4, min_size=GENERATOR_MIN_SIZE)
         batch = ops.shape(image)[0]
         nonempty = nonempty_slots(masks)
 
@@ -287,7 +304,7 @@ class ResnetGenerator(keras.Model):
         self.built = True
 
     def call(self, inputs, training=False):
-        image, masks = check_inputs(inputs, "ResnetGenerator", multiple_of=4)
+        image, masks = check_inputs(inputs, "ResnetGenerator", multiple_of=4, min_size=GENERATOR_MIN_SIZE)
         if not self.merge_masks:
             return self.decoder(self.encoder(image)), masks
         union = merged_mask(masks)

@@ -11,6 +11,7 @@ exporter and `--continue_train`.
 
 import json
 import os
+import zipfile
 
 NETWORKS = ("G_A", "G_B", "D_A", "D_B")
 # config.json keys that InstaGAN takes, with the official values for runs that do not record them
@@ -28,21 +29,39 @@ def read_config(run_dir):
         raise FileNotFoundError(
             f"{path} not found: not a run directory (train.py and keras_instagan.convert write one)"
         )
-    with open(path) as f:
+    with open(path, "rb") as f:
         try:
-            return json.load(f)
-        except json.JSONDecodeError as error:
+            config = json.loads(f.read())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object of options, got a {type(config).__name__}")
+    return config
 
 
 def saved_networks(run_dir):
     """`{name: network}` for each of G_A, G_B, D_A, D_B that the run directory holds as `.keras`."""
     import keras
 
-    return {
-        name: keras.saving.load_model(os.path.join(run_dir, f"{name}.keras"), compile=False)
-        for name in NETWORKS if os.path.exists(os.path.join(run_dir, f"{name}.keras"))
-    }
+    networks = {}
+    for name in NETWORKS:
+        path = os.path.join(run_dir, f"{name}.keras")
+        if not os.path.exists(path):
+            continue
+        try:
+            networks[name] = keras.saving.load_model(path, compile=False)
+        except (ValueError, OSError, KeyError, zipfile.BadZipFile):  # Keras says "File not found"
+            raise ValueError(f"{path}: not a readable .keras network (corrupt or truncated?)") from None
+    return networks
+
+
+def trained_directions(run_dir):
+    """The directions ("AtoB", "BtoA") whose generator the run holds: G_A / G_B as `.keras`, or both
+    in `state/` (a run without either translates with untrained networks, which nothing should score)."""
+    if os.path.exists(os.path.join(run_dir, "state", "model.weights.h5")):
+        return ["AtoB", "BtoA"]
+    return [direction for direction, name in (("AtoB", "G_A"), ("BtoA", "G_B"))
+            if os.path.exists(os.path.join(run_dir, f"{name}.keras"))]
 
 
 def _shape_keys(name):

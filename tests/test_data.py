@@ -3,6 +3,8 @@ errors."""
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -102,6 +104,45 @@ def test_folder_layout_reads_any_path_jpeg_rgb_masks_and_no_cap(tmp_path):
     assert masks.min() >= -1 and masks.max() <= 1  # resized masks are soft and stay in range
     area = (masks + 1).sum(axis=(0, 1))
     assert np.all(np.diff(area) <= 0) and np.all(area > 0)
+
+
+def test_an_image_that_fails_to_decode_mid_training_ends_the_process_in_one_line(tmp_path):
+    root = str(tmp_path / "data")
+    write_layout(root)
+    for k in range(4, 8):  # more images, so that a3 is not among the first two held-out samples
+        shutil.copy(os.path.join(root, "trainA", "a1.png"), os.path.join(root, "trainA", f"a{k}.png"))
+    data = open(os.path.join(root, "trainA", "a1.png"), "rb").read()
+    with open(os.path.join(root, "trainA", "a5.png"), "wb") as f:
+        f.write(data[: len(data) // 2])  # a valid header, a truncated body: found only when loaded
+    run = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train.py"), "--dataroot", root, "--checkpoints_dir",
+         str(tmp_path), "--name", "broken", "--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--loadSizeH",
+         "24", "--loadSizeW", "32", "--fineSizeH", "24", "--fineSizeW", "32", "--niter", "1",
+         "--niter_decay", "0", "--eval_samples", "2", "--grid_rows", "1", "--pool_size", "2"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert re.match(r"train\.py: .*a5\.png: not a readable image \(corrupt or truncated\?\).*\(stopped; "
+                    r".*broken/state holds the last finished epoch", last), last
+
+
+def test_misnamed_masks_fail_at_scan_and_a_mostly_empty_domain_warns(tmp_path):
+    root = str(tmp_path / "data")
+    write_layout(root)
+    seg = os.path.join(root, "trainB_seg")
+    os.rename(os.path.join(seg, "b1_0.png"), os.path.join(seg, "b1-0.png"))  # "-" for "_"
+    with pytest.raises(ValueError, match=r"domain B: no image has an instance mask \(expected "
+                                         r".*trainB_seg/<stem>_<k>\.png .*none found for .*b1\.png\)"):
+        FolderDomain(root, "train", "B")
+    os.rename(os.path.join(seg, "b1-0.png"), os.path.join(seg, "x1_0.png"))  # a stem of no image
+    with pytest.raises(ValueError, match=r"1 mask stem\(s\) there match no image, e.g. 'x1'"):
+        FolderDomain(root, "train", "B")
+    for mask_file in os.listdir(os.path.join(root, "trainA_seg")):  # a2 loses its masks: a1 keeps some
+        if mask_file.startswith("a2_"):
+            os.remove(os.path.join(root, "trainA_seg", mask_file))
+    with pytest.warns(UserWarning, match=r"domain A: 2 of 3 images have no instance mask"):
+        FolderDomain(root, "train", "A")
 
 
 def test_file_pipeline_crops_and_flips_image_and_masks_together(tmp_path):

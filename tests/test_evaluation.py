@@ -42,10 +42,25 @@ def runs(tmp_path_factory):
     return root
 
 
-def test_evaluate_py_writes_a_row_per_run_and_direction(runs, tmp_path):
+@pytest.fixture(scope="module")
+def judge_files(tmp_path_factory):
+    """Domain classifiers trained on 400 synthetic samples per domain for 16 epochs (with fewer
+    samples or epochs they fail `Judges.check`), saved as evaluate.py's --classifier and
+    --masked_classifier."""
+    from keras_instagan import classifier
+
+    folder = tmp_path_factory.mktemp("judges")
+    (images_a, masks_a), (images_b, masks_b) = shapes.load(400, 32, 4, seed=7)
+    evaluation.Judges(classifier.train_domain_classifier(images_a, images_b, epochs=16),
+                      classifier.train_domain_classifier(images_a, images_b, masks_a, masks_b)).save(str(folder))
+    return ["--classifier", str(folder / evaluation.Judges.FILES["plain"]),
+            "--masked_classifier", str(folder / evaluation.Judges.FILES["masked"])]
+
+
+def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_path):
     out = str(tmp_path / "eval")
     results = evaluate.main(["--run", str(runs / "insta"), str(runs / "seg"), "--label", "InstaGAN",
-                             "CycleGAN+Seg", "--count", "12", "--classifier_count", "40", "--out", out])
+                             "CycleGAN+Seg", "--count", "24", *judge_files, "--out", out])
     with open(out + ".json") as f:
         saved = json.load(f)
     assert list(saved["results"]) == ["input unchanged", "real target", "InstaGAN", "CycleGAN+Seg"]
@@ -65,6 +80,9 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, tmp_path):
     with open(out + ".md") as f:
         table = f.read()
     assert "| CycleGAN+Seg | resnet_seg | basic | 0.0 | all | 2 | 1.0 |" in table
+    for key in ("plain", "masked"):  # checked on the 24 evaluation samples per domain
+        assert saved["judges"][key]["passed"] and saved["judges"][key]["value"] >= 0.8
+    assert saved["judges"]["features"]["passed"]
     assert "Command: `python evaluate.py --run" in table
 
 
@@ -96,6 +114,39 @@ def test_evaluate_py_refuses_what_it_cannot_evaluate(runs, tmp_path):
         evaluate.parse_args(["--run", str(runs / "insta"), "--label", "a", "b"])
     with pytest.raises(SystemExit):
         evaluate.parse_args(["--run", str(runs / "insta"), "--size", "30", "32"])
+
+
+def test_evaluate_py_scores_only_the_generators_a_run_holds(tmp_path, capsys):
+    folder = tmp_path / "half"
+    write_run(str(folder))
+    for name in ("G_B", "D_A", "D_B"):
+        os.remove(folder / f"{name}.keras")
+    results = evaluate.main(["--run", str(folder), "--count", "8", "--classifier_count", "24",
+                             "--out", str(tmp_path / "eval")])
+    assert list(results["half"]) == ["info", "AtoB"]
+    assert "half: no G_B.keras and no state/ in" in capsys.readouterr().out
+    table = open(tmp_path / "eval.md").read()
+    assert table.split("### BtoA")[1].count("| half |") == 0 and table.count("| half |") == 1
+
+
+def test_evaluate_py_leaves_out_judges_that_cannot_tell_the_domains_apart(runs, tmp_path, capsys):
+    blind = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(name="features"),
+                              keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros")])
+    blind.save(tmp_path / "blind.keras")  # P(B) = 0.5 for every image; features = the mean colour
+    results = evaluate.main(["--run", str(runs / "insta"), "--count", "16", "--classifier", str(tmp_path / "blind.keras"),
+                             "--masked_classifier", str(tmp_path / "blind.keras"), "--out", str(tmp_path / "eval")])
+    out = capsys.readouterr().out
+    assert "the domain classifier scores 0.500 on the real evaluation images (needs balanced accuracy ≥ 0.8)" in out
+    assert "pass a better one with --classifier" in out and "--masked_classifier" in out
+    assert "the feature extractor separates" in out and "--features" in out
+    for direction in ("AtoB", "BtoA"):
+        row = results["insta"][direction]
+        assert row["classification"] is None and row["classification_masked"] is None and row["fid"] is None
+        assert row["background_error"] > 0 and 0 <= row["shape_instances"] <= 1  # the rest still scored
+    table = open(tmp_path / "eval.md").read()
+    assert "domain classifier balanced accuracy 0.500 (too low: its scores are left out)" in table
+    saved = json.load(open(tmp_path / "eval.json"))
+    assert saved["judges"]["plain"] == {"value": 0.5, "passed": False}
 
 
 def test_a_run_holding_other_networks_than_its_config_says_is_refused(tmp_path):

@@ -100,7 +100,8 @@ def test_runner_rejects_bad_input(tmp_path):
     cases = [
         ((image.astype(np.float32), [mask]), "expected a uint8 NumPy array"),
         ((image[..., :1], [mask]), r"expected \(H, W, 3\)"),
-        ((np.zeros((30, 32, 3), np.uint8), [mask[:30]]), "must be multiples of 4; pass size="),
+        ((np.zeros((30, 32, 3), np.uint8), [mask[:30]]), "image: H×W 30×32 must be multiples of 4, each at "
+                                                          "least 8; pass size="),
         ((image, [np.zeros((32, 16), bool)]), r"masks\[0\]: shape \(32, 16\), the image is 32×32"),
         ((image, [np.full((32, 32), 7, np.uint8)]), "not binary"),
         ((np.stack([image, image]), [[mask]]), "1 mask lists for a batch of 2 images"),
@@ -108,12 +109,49 @@ def test_runner_rejects_bad_input(tmp_path):
     for (bad_image, bad_masks), message in cases:
         with pytest.raises(RunnerInputError, match=message):
             runner.translate(bad_image, bad_masks)
-    with pytest.raises(RunnerInputError, match="size: H×W 30×32 must be multiples of 4"):
-        runner.translate(image, [mask], size=(30, 32))
-    with pytest.raises(RunnerInputError, match=r"masks: expected \(B, H, W, N ≥ 1\)"):
-        runner.translate_float(np.zeros((1, 32, 32, 3), np.float32), np.zeros((1, 16, 32, 2), np.float32))
+    for size in ((30, 32), (0, 0), (-4, 32)):
+        with pytest.raises(RunnerInputError, match=f"size: H×W {size[0]}×{size[1]} must be two multiples of 4"):
+            runner.translate(image, [mask], size=size)
+    floats, empty = np.zeros((1, 32, 32, 3), np.float32), -np.ones((1, 32, 32, 2), np.float32)
+    float_cases = [
+        ((floats, np.zeros((1, 16, 32, 2), np.float32)), r"masks: expected \(B, H, W, N ≥ 1\)"),
+        ((floats + 255.0, empty), r"image: values must lie in \[-1, 1\] \(RGB scaled to \[-1, 1\]; "
+                                  r"translate\(\) takes uint8\), got \[255, 255\]"),
+        ((floats, np.stack([empty[..., 0] + 1, empty[..., 1] + 2], -1)), "masks: 0/1 values"),
+        ((floats, empty * np.nan), "masks: holds NaN"),
+        ((np.zeros((1, 4, 4, 3), np.float32), empty[:, :4, :4]), "must be multiples of 4, at least 8"),
+    ]
+    for (bad_image, bad_masks), message in float_cases:
+        with pytest.raises(RunnerInputError, match=message):
+            runner.translate_float(bad_image, bad_masks)
     with pytest.raises(FileNotFoundError, match="missing.onnx: model file not found"):
         Runner(str(tmp_path / "missing.onnx"))
+
+
+def test_runner_reads_ins_per_from_the_model_and_refuses_bad_files(tmp_path):
+    model, run = make_run(tmp_path)
+    path = export.export_onnx(model.G_A, str(tmp_path / "g4.onnx"), 4)
+    assert Runner(path).ins_per == 4  # no sidecar: the model's mask input says 4
+    sidecar = tmp_path / "g4.json"
+    for text, message in (("{not json", "g4.json: the model's sidecar is not valid JSON"),
+                          ("[4]", "g4.json: the model's sidecar must be a JSON object, got list"),
+                          ('{"ins_per": "two"}', "g4.json: ins_per must be a positive integer, got 'two'"),
+                          ('{"ins_per": 2}', "g4.json: ins_per 2, but .*g4.onnx takes 4 masks per step")):
+        sidecar.write_text(text)
+        with pytest.raises(RunnerInputError, match=message):
+            Runner(path)
+    sidecar.unlink()
+    with pytest.raises(RunnerInputError, match="ins_per: ins_per 3, but .*g4.onnx takes 4"):
+        Runner(path, ins_per=3)
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(open(path, "rb").read()[:300])
+    with pytest.raises(RunnerInputError, match="corrupt.onnx: not a readable ONNX model"):
+        Runner(str(corrupt))
+    result = subprocess.run([sys.executable, "-m", "instagan_runner", "--model", str(corrupt), "--image",
+                             "x.png", "--out", str(tmp_path / "out.png")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"instagan_runner: {corrupt}: not a readable ONNX")
 
 
 def test_runner_imports_neither_tensorflow_nor_keras(tmp_path):

@@ -68,6 +68,10 @@ def test_instance_counts_detect_vanished_and_merged_instances():
     assert metrics.instance_fidelity(np.concatenate([masks, masks]), np.concatenate([masks, merged])) == 5 / 6
     with pytest.raises(ValueError, match="masks .* and translated_masks .* differ"):
         metrics.instance_counts(masks, masks[..., :1])
+    empty = -np.ones_like(masks)  # a sample without instances, and one whose instances all vanished
+    counts_in, counts_out = metrics.instance_counts(np.concatenate([empty, masks]), np.concatenate([empty, empty]))
+    assert counts_in.tolist() == [0, 3] and counts_out.tolist() == [0, 0]
+    assert np.isnan(metrics.instance_fidelity(empty, empty))
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,10 @@ def test_config_round_trip(generator, discriminator, rng):
         ((1, 32, 32, 3), (1, 32, 32, 0), -1.0, "N = 0"),
         ((1, 32, 32, 3), (1, 32, 32), -1.0, r"`masks` must have shape \(B, H, W, N\)"),
         ((1, 32, 32, 3), (1, 32, 36, 1), -1.0, "differ in W"),
-        ((1, 32, 32, 3), (1, 32, 32, 1), 255.0, r"values must lie in \[-1, 1\].*255"),
+        ((1, 32, 32, 3), (1, 32, 32, 1), 255.0, r"`masks` values must lie in \[-1, 1\].*255"),
+        ((1, 32, 32, 3), (1, 32, 32, 1), np.nan, "`masks` holds NaN"),
+        ((2, 32, 32, 3), (1, 32, 32, 1), -1.0, r"\(2, 32, 32, 3\) and `masks` \(1, 32, 32, 1\) differ in batch"),
+        ((1, 4, 4, 3), (1, 4, 4, 1), -1.0, "H = 4 .* at least 8"),
     ],
 )
 def test_bad_generator_inputs(generator, image_shape, masks_shape, fill, message):
@@ -171,6 +174,13 @@ def test_bad_generator_inputs(generator, image_shape, masks_shape, fill, message
     masks = np.full(masks_shape, fill, "float32")
     with pytest.raises(ValueError, match=f"SetGenerator.*{message}"):
         generator([image, masks])
+
+
+def test_generator_refuses_a_0_to_255_image(generator):
+    with pytest.raises(ValueError, match=r"SetGenerator: `image` values must lie in \[-1, 1\] \(RGB scaled "
+                                         r"to \[-1, 1\], not 0–255\); got range \[0, 255\]"):
+        generator([np.linspace(0, 255, 32 * 32 * 3, dtype="float32").reshape(1, 32, 32, 3),
+                   -np.ones((1, 32, 32, 1), "float32")])
 
 
 def test_bad_discriminator_inputs(discriminator):

@@ -158,11 +158,24 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
     for got, expected in zip(from_run.translate(image, masks, "BtoA"), first.translate(image, masks, "BtoA")):
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
+    with pytest.raises(SystemExit, match=r"already holds a run \(config\.json, log\.csv, state.*"
+                                          r"--continue_train, start over with --overwrite"):
+        train.main(common)  # the same command again: refused before anything is touched
+    assert read_log(run_dir)[0]["epoch"] == "1" and (run_dir / "G_A.keras").exists()
+
+    def killed(self, epoch, logs=None):  # a kill after epoch 2's log row, before its state
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(callbacks.RunState, "on_epoch_end", killed)
+        with pytest.raises(KeyboardInterrupt):
+            train.main([*common, "--niter_decay", "1", "--continue_train"])
+    assert [row["epoch"] for row in read_log(run_dir)] == ["1", "2"]
     second = train.main([*common, "--niter_decay", "1", "--continue_train"])
     assert int(second.g_optimizer.iterations) == 2 * steps_per_epoch
     assert int(second.d_optimizer_A.iterations) == int(first.d_optimizer_A.iterations) * 2
     log = read_log(run_dir)
-    assert [row["epoch"] for row in log] == ["1", "2"]
+    assert [row["epoch"] for row in log] == ["1", "2"]  # epoch 2 once: the killed attempt's row replaced
     assert {"cyc_A", "idt_B", "ctx_A", "D_B", "bg_err_A", "lr", "seconds"} <= set(log[0])
     for row in log:  # the synthetic run scores itself every epoch (--eval_every 1), both directions
         for direction in ("AtoB", "BtoA"):
@@ -177,6 +190,30 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
         train.main([*common, "--niter_decay", "1", "--continue_train", "--ngf", "8"])
     with open(run_dir / "config.json") as f:
         assert json.load(f)["ngf"] == 4
+
+
+def test_overwrite_deletes_only_what_a_run_wrote(tmp_path):
+    import train
+
+    run_dir = tmp_path / "run"
+    (run_dir / "state").mkdir(parents=True)
+    for name in ("config.json", "log.csv", "G_A.keras", "notes.txt"):
+        (run_dir / name).write_text("x")
+    with pytest.raises(SystemExit, match="already holds a run"):
+        train.clear_or_refuse(str(run_dir), overwrite=False)
+    train.clear_or_refuse(str(run_dir), overwrite=True)
+    assert sorted(os.listdir(run_dir)) == ["notes.txt"]
+    train.clear_or_refuse(str(tmp_path / "new"), overwrite=False)  # nothing there: nothing to refuse
+
+
+def test_csv_log_replaces_the_rows_of_epochs_trained_again(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("epoch,loss\n1,0.5\n2,0.4\n3,0.3\n")  # epoch 3's state was never written
+    log = callbacks.CSVLog(str(path), append=True)
+    log.on_train_begin()
+    log.on_epoch_end(2, {"loss": 0.25})  # the resumed run trains epoch 3 again
+    log.on_epoch_end(3, {"loss": 0.2})
+    assert path.read_text().split() == ["epoch,loss", "1,0.5", "2,0.4", "3,0.25", "4,0.2"]
 
 
 def test_quality_log_scores_every_k_epochs_and_the_last(tmp_path):
@@ -243,7 +280,16 @@ def test_train_py_rejects_bad_options(capsys):
                           (["--loadSizeH", "20"], "at least --fineSizeH"),
                           (["--fineSizeW", "20", "--loadSizeW", "20"], "must be at least 24"),
                           (["--coco_annotations", "x.json"], "needs --coco_images, --classA and --classB"),
-                          (["--dataroot", "d", "--coco_annotations", "x.json"], "not both")):
+                          (["--dataroot", "d", "--coco_annotations", "x.json"], "not both"),
+                          (["--lr", "-0.1"], "--lr -0.1: expected a positive learning rate"),
+                          (["--lr", "nan"], "--lr nan: expected a positive"),
+                          (["--batch_size", "0"], "--batch_size 0: expected at least 1"),
+                          (["--pool_size", "-1"], "--pool_size -1: expected at least 0"),
+                          (["--lambda_ctx", "-1"], "--lambda_ctx -1.0: expected at least 0.0"),
+                          (["--beta1", "1"], "--beta1 1.0: expected below 1"),
+                          (["--niter", "0", "--niter_decay", "0"], "nothing to train"),
+                          (["--grid_rows", "5", "--eval_samples", "4"], "at most --eval_samples 4"),
+                          (["--continue_train", "--overwrite"], "not both")):
         with pytest.raises(SystemExit):
             train.parse_args(argv)
         assert message in capsys.readouterr().err

@@ -15,6 +15,7 @@ and still trains the discriminator's real side); there is no cap of 20 mask file
 
 import os
 import re
+import warnings
 from collections import defaultdict
 
 from keras_instagan.data.domain import InstanceDomain, binary_mask, image_size, open_image
@@ -73,6 +74,23 @@ class FolderDomain(InstanceDomain):
                     raise ValueError(f"{mask_path}: mask is {mask_size[1]}×{mask_size[0]} (H×W), its "
                                      f"image {path} is {size[1]}×{size[0]}")
             self.items.append((path, mask_paths))
+        self._check_instances(domain, set(masks) - {os.path.splitext(n)[0] for n in images})
+
+    def _check_instances(self, domain, orphan_stems):
+        """No instance in the whole domain is an error (mask files misnamed, most likely); fewer than
+        half the images with one is a warning."""
+        empty = [path for path, mask_paths in self.items if not mask_paths]
+        pattern = f"{self.seg_dir}/<stem>_<k>.png for an image <stem>.png"
+        unmatched = (f"; {len(orphan_stems)} mask stem(s) there match no image, e.g. "
+                     f"{sorted(orphan_stems)[0]!r}" if orphan_stems else "")
+        if len(empty) == len(self.items):
+            raise ValueError(
+                f"domain {domain}: no image has an instance mask (expected {pattern}, e.g. none "
+                f"found for {empty[0]}){unmatched}"
+            )
+        if 2 * len(empty) > len(self.items):
+            warnings.warn(f"domain {domain}: {len(empty)} of {len(self.items)} images have no instance "
+                          f"mask (expected {pattern}){unmatched}", stacklevel=3)
 
     def __len__(self):
         return len(self.items)
