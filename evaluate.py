@@ -163,7 +163,10 @@ def main(argv=None):
         for direction in sorted(set(evaluation.SIDES) - set(directions)):
             print(f"evaluate.py: {label}: no G_{direction[0]}.keras and no state/ in {run}: no {direction} "
                   "row", flush=True)
-        model = InstaGAN.from_run(run, **({"ins_per": args.ins_per} if args.ins_per else {}))
+        try:
+            model = InstaGAN.from_run(run, **({"ins_per": args.ins_per} if args.ins_per else {}))
+        except (ValueError, FileNotFoundError) as error:
+            sys.exit(f"evaluate.py: {error}")
         results[label] = {"info": run_info(run, config),
                           **evaluation.evaluate_model(model, data, judges, directions)}
         if args.ins_per:

@@ -47,8 +47,10 @@ def load_state_dict(path):
                  "https://download.pytorch.org/whl/cpu)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises UnpicklingError for anything but plain tensors
-        raise ValueError(f"{path}: refused, not a plain state_dict of tensors ({error})") from None
+    except Exception as error:  # UnpicklingError for objects other than tensors, others for bad bytes
+        raise ValueError(f"{path}: refused: not a readable state_dict of plain tensors (corrupt, or holding "
+                         f"other objects; PyTorch: {type(error).__name__}). Files are never loaded with "
+                         "code execution.") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: expected a state_dict (a dict of tensors); got {type(state).__name__}.")
     return {key: value.detach().numpy() for key, value in state.items()}
@@ -136,18 +138,23 @@ def convert(checkpoints_dir, epoch, out):
         raise FileNotFoundError(
             f"{checkpoints_dir}: no {epoch}_net_{{G_A,G_B,D_A,D_B}}.pth files found."
         )
-    os.makedirs(out, exist_ok=True)
+    if os.path.isdir(out) and os.listdir(out):
+        raise ValueError(f"{out}: not empty; convert into a new folder (a run's networks, config and state "
+                         "must come from one source)")
     config = {"converted_from": os.path.abspath(checkpoints_dir), "epoch": str(epoch)}
+    models = {}  # all read and checked before anything is written: no half-written run
     for name, path in found.items():
         state = load_state_dict(path)
         if name.startswith("G"):
-            model = generator_from_state_dict(state, path, name=name)
-            config.update(ngf=model.ngf, n_blocks=model.n_blocks)
+            models[name] = generator_from_state_dict(state, path, name=name)
+            config.update(ngf=models[name].ngf, n_blocks=models[name].n_blocks)
         else:
-            model = discriminator_from_state_dict(state, path, name=name)
-            config.update(ndf=model.ndf, n_layers=model.n_layers)
+            models[name] = discriminator_from_state_dict(state, path, name=name)
+            config.update(ndf=models[name].ndf, n_layers=models[name].n_layers)
+    os.makedirs(out, exist_ok=True)
+    for name, model in models.items():
         model.save(os.path.join(out, f"{name}.keras"))
-        print(f"convert: {path} -> {os.path.join(out, name + '.keras')}", flush=True)
+        print(f"convert: {found[name]} -> {os.path.join(out, name + '.keras')}", flush=True)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     return sorted(found)

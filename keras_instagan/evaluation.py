@@ -95,7 +95,7 @@ class Judges:
 
         - `plain`, `masked`: the classifier's balanced accuracy (mean of the per-domain accuracies),
           at least `MIN_ACCURACY`;
-        - `features`: FID between the two domains over the larger FID between the halves of one
+        - `features` (with at least 4 images per domain): FID between the two domains over the larger FID between the halves of one
           domain, at least `MIN_SEPARATION` (features that separate nothing make FID/KID noise).
         """
         results = {}
@@ -107,6 +107,9 @@ class Judges:
             accuracy = np.mean([metrics.classification_score(classifier.predict(model, shown[side]), side)
                                 for side in "AB"])
             results[key] = (float(accuracy), bool(accuracy >= self.MIN_ACCURACY))
+        if min(len(data[side][0]) for side in "AB") < 4:  # too few for two halves of two images
+            self.refused = {key for key, (_, passed) in results.items() if not passed}
+            return results
         features = {side: classifier.features(self.extractor, data[side][0]) for side in "AB"}
         within = max(metrics.frechet_distance(f[0::2], f[1::2]) for f in features.values())
         between = metrics.frechet_distance(features["A"], features["B"])

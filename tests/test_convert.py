@@ -109,8 +109,34 @@ class Payload:
 def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"encoder_img.1.weight": torch.zeros(1), "payload": Payload()}, path)
-    with pytest.raises(ValueError, match="refused, not a plain state_dict"):
+    with pytest.raises(ValueError, match="refused: not a readable state_dict of plain tensors"):
         convert.load_state_dict(path)
+
+
+def test_random_bytes_are_refused_without_inviting_an_unsafe_load(tmp_path):
+    path = tmp_path / "noise.pth"
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match=r"noise.pth: refused: .*corrupt, or holding other objects") as error:
+        convert.load_state_dict(path)
+    assert "weights_only=False" not in str(error.value)
+
+
+def test_a_corrupt_second_file_or_a_used_folder_writes_nothing(checkpoints, tmp_path):
+    folder, _, _ = checkpoints
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("G_A", "D_A"):
+        (source / f"200_net_{name}.pth").write_bytes((folder / f"200_net_{name}.pth").read_bytes())
+    (source / "200_net_G_B.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="200_net_G_B.pth: refused"):
+        convert.convert(source, 200, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "log.csv").write_text("epoch\n1\n")
+    with pytest.raises(ValueError, match="used: not empty; convert into a new folder"):
+        convert.convert(folder, 200, used)
+    assert os.listdir(used) == ["log.csv"]
 
 
 def test_command_line_writes_a_run_directory(checkpoints, tmp_path):

@@ -131,8 +131,9 @@ def test_evaluate_py_scores_only_the_generators_a_run_holds(tmp_path, capsys):
 
 def test_evaluate_py_leaves_out_judges_that_cannot_tell_the_domains_apart(runs, tmp_path, capsys):
     blind = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(name="features"),
-                              keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros")])
-    blind.save(tmp_path / "blind.keras")  # P(B) = 0.5 for every image; features = the mean colour
+                              keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros",
+                                                 bias_initializer="ones")])
+    blind.save(tmp_path / "blind.keras")  # P(B) = 0.73 for every image; features = the mean colour
     results = evaluate.main(["--run", str(runs / "insta"), "--count", "16", "--classifier", str(tmp_path / "blind.keras"),
                              "--masked_classifier", str(tmp_path / "blind.keras"), "--out", str(tmp_path / "eval")])
     out = capsys.readouterr().out
@@ -147,6 +148,24 @@ def test_evaluate_py_leaves_out_judges_that_cannot_tell_the_domains_apart(runs, 
     assert "domain classifier balanced accuracy 0.500 (too low: its scores are left out)" in table
     saved = json.load(open(tmp_path / "eval.json"))
     assert saved["judges"]["plain"] == {"value": 0.5, "passed": False}
+
+
+def test_corrupt_networks_and_configs_are_named(tmp_path):
+    import train
+
+    from keras_instagan.run import read_config
+
+    folder = tmp_path / "run"
+    write_run(str(folder))
+    (folder / "G_A.keras").write_bytes((folder / "G_A.keras").read_bytes()[:500])
+    with pytest.raises(SystemExit, match=r"G_A.keras: not a readable .keras network \(corrupt or truncated\?\)"):
+        evaluate.main(["--run", str(folder), "--count", "4", "--classifier_count", "8"])
+    (folder / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"config.json: expected a JSON object of options, got a list"):
+        read_config(str(folder))
+    (folder / "config.json").write_bytes(b"\x00garbage{")
+    with pytest.raises(SystemExit, match=r"--continue_train: .*config.json: not valid JSON"):
+        train.check_continued_config(str(folder), {})
 
 
 def test_a_run_holding_other_networks_than_its_config_says_is_refused(tmp_path):
