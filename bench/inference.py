@@ -7,12 +7,12 @@
 One step = `SetGenerator([image (1, 256, 256, 3), masks (1, 256, 256, 2)])`, both masks non-empty,
 random official-size weights (the cost does not depend on the values). Median of `--repeats` calls
 after one warm-up call, on `--threads` threads. The official PyTorch forward takes 3.20 s on these
-2 cores (official-instagan.md §9); targets: the fastest runtime ≤ 1.9 s, and ONNX Runtime (the one
+2 cores (docs/official.md §9); targets: the fastest runtime ≤ 1.9 s, and ONNX Runtime (the one
 production uses) no slower than tf.function. ONNX Runtime uses CUDA when onnxruntime-gpu and a GPU
 are there (the `provider` field says which ran).
 
 It also measures this CPU's float32 matrix-product rate (ONNX Runtime's MatMul, 2048³, best of 5)
-and, for the default configuration (389 GFLOP, official-instagan.md §2.4), the time that rate puts
+and, for the default configuration (389 GFLOP, docs/official.md §2.4), the time that rate puts
 under one step: no runtime that does every multiplication of the step can be faster on this CPU.
 The last line printed is JSON.
 """

@@ -1,7 +1,7 @@
 """Throughput of the file-backed input pipeline (`FolderDomain` + `unpaired_dataset`).
 
     python bench/input_pipeline.py                          # 64 generated 256×256 images per domain
-    python bench/input_pipeline.py --dataroot ../shared/data/shp2gir_coco_sample --phase sample
+    python bench/input_pipeline.py --dataroot data/shp2gir_coco_sample --phase sample
 
 The official COCO recipe: images stored at 256×256, loaded at 220×220 (bicubic), random crop 200×200,
 random flip, ins_max 4, batch 1. Without `--dataroot` the script first writes a data set in the

@@ -4,7 +4,7 @@
     python bench/official_step.py --steps 20
 
 The official code needs PyTorch 0.4 and no longer runs; this is its `optimize_parameters`
-(official-instagan.md §5.2–§5.6) written out with the reference networks of
+(docs/official.md §5.2–§5.6) written out with the reference networks of
 `tests/torch_reference.py` (same layers, so the same work): per sequential step the six generator
 calls (translate, reconstruct, identity, both directions), the generator update through both
 discriminators, then both discriminator updates on real vs pooled fake, one Adam step each; every

@@ -3,13 +3,13 @@
     python bench/train_step.py               # the reference configuration + the memory sweep
     python bench/train_step.py --steps 20
 
-Reference configuration (official-instagan.md §9): batch 1, 64×64, ngf = ndf = 32, 9 blocks,
+Reference configuration (docs/official.md §9): batch 1, 64×64, ngf = ndf = 32, 9 blocks,
 ins_max 4, ins_per 2, four non-empty masks, 2 threads (`--inter_op 1`: TensorFlow runs one op at a
 time, each on 2 threads; faster here than 2 ops at once). One iteration = `InstaGAN.train_step`
 traced with `tf.function` (what `fit` runs) and the networks compiled with XLA
 (`compile(jit_compile=True)`; `--no_jit` for without): ins_max/ins_per sequential steps, each a
 generator and a discriminator update. The official PyTorch code took 3.14 s per iteration on these
-2 cores (official-instagan.md §9) on a fast day; the speed of this shared machine changes from day to
+2 cores (docs/official.md §9) on a fast day; the speed of this shared machine changes from day to
 day by up to 2×, so the official iteration is also timed now, in a fresh process after ours
 (`bench/official_step.py`, PyTorch, skipped with `--no_official` or where torch is not installed),
 and `ratio_to_official` is against that measurement.

@@ -10,7 +10,7 @@ Files are read with `torch.load(..., weights_only=True)`: a checkpoint holding a
 refused, never executed. Every tensor must be used and every shape must match, otherwise the error
 lists what is missing, unexpected or misshapen. Widths and depths are inferred from the shapes.
 
-Mapping (official-instagan.md §4): the layers of our `Sequential` sub-networks sit at the same
+Mapping (docs/official.md §4): the layers of our `Sequential` sub-networks sit at the same
 indices as the official `nn.Sequential` ones, so `encoder_img.7.weight` is `encoder_img.layers[7]`;
 `…N.conv_block.{1,5}` are a `ResnetBlock`'s `conv1`/`conv2`. Conv weights OIHW and transposed-conv
 weights IOHW both become Keras kernels by `transpose(2, 3, 1, 0)`; a spectral-norm `weight_v` in the

@@ -78,7 +78,7 @@ def generator_kernel_initializer():
 def discriminator_kernel_initializer():
     """Uniform(±1/sqrt(fan_in)): what the official discriminator really starts from.
 
-    The official `init_weights` skips the spectral-normed convolutions (official-instagan.md §8.2), so
+    The official `init_weights` skips the spectral-normed convolutions (docs/official.md §8.2), so
     they keep PyTorch's default `kaiming_uniform_(a=√5)`, which is this distribution.
     """
     return keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")

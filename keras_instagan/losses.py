@@ -1,4 +1,4 @@
-"""InstaGAN's losses as pure functions on `keras.ops` (official-instagan.md §5.3–§5.4).
+"""InstaGAN's losses as pure functions on `keras.ops` (docs/official.md §5.3–§5.4).
 
 Every loss returns one value per sample, shape `(B,)`, the mean over all of that sample's elements.
 The caller reduces over the batch (the training step skips samples that have no instance in the

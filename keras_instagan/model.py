@@ -4,12 +4,12 @@ Training data: a `tf.data.Dataset` of unpaired elements `((image_A, masks_A), (i
 images `(B, H, W, 3)` in [-1, 1], masks `(B, H, W, ins_max)` with −1 = background, +1 = instance,
 sorted by decreasing area and padded with empty (all −1) slots.
 
-One `train_step` is the official `optimize_parameters` (official-instagan.md §5.2): the masks are
+One `train_step` is the official `optimize_parameters` (docs/official.md §5.2): the masks are
 translated in `ins_max // ins_per` sequential steps of `ins_per` masks each. Step i translates chunk i
 of the masks on the (detached) image that step i−1 produced, updates both generators, then both
 discriminators. No gradient crosses steps, so memory depends on `ins_per`, not on `ins_max`.
 
-Differences from the official code, all bug fixes (official-instagan.md §8):
+Differences from the official code, all bug fixes (docs/official.md §8):
 - batches: every loss is computed per sample; samples without an instance in the current chunk add
   no loss and carry their image unchanged to the next step; each term is normalised by the number of
   active samples in the *global* batch, so the update is the same on one device or under

@@ -10,7 +10,7 @@ A shared mask encoder runs on every mask; the features of the non-empty masks of
 **summed** (so the result does not depend on the order of the masks). Emptiness is decided per sample
 and per mask with tensor arithmetic (no Python branch on values), so the same code runs eagerly, in a
 `tf.function`, under a distribution strategy and in exported graphs. The official code pools emptiness
-over the batch and breaks for B > 1 (official-instagan.md §8.1); here a batch of B gives exactly what B
+over the batch and breaks for B > 1 (docs/official.md §8.1); here a batch of B gives exactly what B
 separate calls give.
 """
 

@@ -1,4 +1,4 @@
-"""The image pool of fake samples shown to a discriminator (official-instagan.md §5.5).
+"""The image pool of fake samples shown to a discriminator (docs/official.md §5.5).
 
 CycleGAN's history buffer: while fewer than `pool_size` fakes are stored, each new fake is stored and
 returned; afterwards, per sample, with probability 0.5 a random stored fake is returned and replaced

@@ -14,11 +14,11 @@ from keras_instagan import convert
 torch = pytest.importorskip("torch")
 import torch_reference  # noqa: E402
 
-KEYS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "reference", "state_dict_keys.txt")
+KEYS = os.path.join(os.path.dirname(__file__), "data", "official_state_dict_keys.txt")
 
 
 def official_keys(section):
-    """`[(key, shape)]` of one section of the shared state_dict listing."""
+    """`[(key, shape)]` of one section of the official state_dict listing."""
     if not os.path.exists(KEYS):
         pytest.skip(f"{KEYS} not present")
     rows, inside = [], False

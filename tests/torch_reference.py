@@ -1,5 +1,5 @@
 """PyTorch networks written from the description of the official InstaGAN code
-(official-instagan.md §2–§4), used as the reference in the checkpoint-conversion tests.
+(docs/official.md §2–§4), used as the reference in the checkpoint-conversion tests.
 
 Same module structure, so the same state_dict keys and shapes as the official checkpoints. The
 forward passes follow the official batch-1 semantics: emptiness pooled over the batch, empty masks

@@ -5,7 +5,7 @@
                                               grayscale or RGB, non-zero = instance)
     <dataroot>/<phase>B/ ...                  the same for domain B
 
-Differences from the official loader (its bugs, `official-instagan.md` §6, §8): mask paths come from
+Differences from the official loader (its bugs, `docs/official.md` §6, §8): mask paths come from
 the stem, not from replacing every "A" in the path; images may be JPEG; masks may be RGB or
 palette images; an image without mask files is a valid sample (no instance: it translates nothing
 and still trains the discriminator's real side); there is no cap of 20 mask files.
