@@ -22,15 +22,18 @@ import os
 import shlex
 import sys
 
-
-JUDGE_NAMES = {"plain": "domain classifier", "masked": "masked domain classifier",
-               "features": "feature extractor"}
+JUDGE_NAMES = {
+    "plain": "domain classifier",
+    "masked": "masked domain classifier",
+    "features": "feature extractor",
+}
 JUDGE_OPTIONS = {"plain": "classifier", "masked": "masked_classifier", "features": "features"}
 
 
 def judge_threshold(judges, key):
     return f"{'separation' if key == 'features' else 'balanced accuracy'} ≥ " + str(
-        judges.MIN_SEPARATION if key == "features" else judges.MIN_ACCURACY)
+        judges.MIN_SEPARATION if key == "features" else judges.MIN_ACCURACY
+    )
 
 
 def parse_args(argv=None):
@@ -39,16 +42,31 @@ def parse_args(argv=None):
     p.add_argument("--label", nargs="+", help="a name per run for the table (default: folder names)")
     p.add_argument("--dataroot", help="real data in the official folder layout")
     p.add_argument("--phase", default="test", help="folder prefix of the evaluation data (--dataroot)")
-    p.add_argument("--classifier_phase", default="train",
-                   help="folder prefix of the images the domain classifiers learn from (--dataroot)")
+    p.add_argument(
+        "--classifier_phase",
+        default="train",
+        help="folder prefix of the images the domain classifiers learn from (--dataroot)",
+    )
     p.add_argument("--count", type=int, default=200, help="evaluation samples per domain")
-    p.add_argument("--classifier_count", type=int, default=600,
-                   help="synthetic samples per domain to train the classifiers on")
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"),
-                   help="evaluation size, multiples of 4 (default: the first run's fineSizeH/W)")
-    p.add_argument("--ins_max", type=int,
-                   help="instances kept per evaluation image (default: the first run's ins_max; "
-                        "synthetic data: also the most objects drawn per image, as in training)")
+    p.add_argument(
+        "--classifier_count",
+        type=int,
+        default=600,
+        help="synthetic samples per domain to train the classifiers on",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="evaluation size, multiples of 4 (default: the first run's fineSizeH/W)",
+    )
+    p.add_argument(
+        "--ins_max",
+        type=int,
+        help="instances kept per evaluation image (default: the first run's ins_max; "
+        "synthetic data: also the most objects drawn per image, as in training)",
+    )
     p.add_argument("--ins_per", type=int, help="masks per sequential step (default: each run's own)")
     p.add_argument("--classifier", help="domain classifier .keras (P(B) from an image)")
     p.add_argument("--masked_classifier", help="domain classifier .keras for masked images")
@@ -66,8 +84,10 @@ def parse_args(argv=None):
 
 def run_info(run_dir, config):
     """The training options that tell runs apart, and the training time from log.csv."""
-    info = {key: config.get(key, default) for key, default in
-            (("netG", "set"), ("netD", "set"), ("lambda_ctx", 1.0), ("ins_per", 2))}
+    info = {
+        key: config.get(key, default)
+        for key, default in (("netG", "set"), ("netD", "set"), ("lambda_ctx", 1.0), ("ins_per", 2))
+    }
     if info["netG"] != "set":
         info["ins_per"] = "all"
     epochs, seconds = 0, 0.0
@@ -88,13 +108,17 @@ def load_data(args, configs, size):
         from keras_instagan.data import FolderDomain
 
         def domains(phase, count):
-            return {side: FolderDomain(args.dataroot, phase, side, size, args.ins_max).load_all(count)
-                    for side in "AB"}
+            return {
+                side: FolderDomain(args.dataroot, phase, side, size, args.ins_max).load_all(count)
+                for side in "AB"
+            }
 
         return domains(args.phase, args.count), lambda: domains(args.classifier_phase, None), None
     trained_on = [c.get("dataroot") or c.get("coco_annotations") for c in configs]
     if any(trained_on):
-        raise ValueError(f"a run was trained on real data ({next(t for t in trained_on if t)}); give --dataroot")
+        raise ValueError(
+            f"a run was trained on real data ({next(t for t in trained_on if t)}); give --dataroot"
+        )
     if size[0] != size[1]:
         raise ValueError(f"the synthetic data are square; got --size {size[0]} {size[1]}")
     pairs = {c.get("synthetic", "ellipses_squares") for c in configs}
@@ -107,8 +131,11 @@ def load_data(args, configs, size):
     def load(count, seed):
         return dict(zip("AB", shapes.load(count, size[0], args.ins_max, seed=seed, pair=pair)))
 
-    return (load(args.count, args.seed), lambda: load(args.classifier_count, args.seed + 1),
-            shapes.domain_shapes(pair))
+    return (
+        load(args.count, args.seed),
+        lambda: load(args.classifier_count, args.seed + 1),
+        shapes.domain_shapes(pair),
+    )
 
 
 def make_judges(args, training_data, target_shapes):
@@ -123,8 +150,11 @@ def make_judges(args, training_data, target_shapes):
     if plain is not None and masked is not None:
         return Judges(plain, masked, extractor, target_shapes)
     data = training_data()
-    print(f"evaluate.py: training domain classifiers on {len(data['A'][0])}/{len(data['B'][0])} real "
-          "images A/B", flush=True)
+    print(
+        f"evaluate.py: training domain classifiers on {len(data['A'][0])}/{len(data['B'][0])} real "
+        "images A/B",
+        flush=True,
+    )
     judges = train_judges(data, target_shapes, plain, masked, extractor)
     if args.save_classifiers:
         judges.save(args.save_classifiers)
@@ -149,9 +179,12 @@ def main(argv=None):
     checks = judges.check(data)
     for key, (value, passed) in checks.items():
         if not passed:
-            print(f"evaluate.py: the {JUDGE_NAMES[key]} {'separates' if key == 'features' else 'scores'} "
-                  f"{value:.3f} on the real evaluation images (needs {judge_threshold(judges, key)}): its "
-                  f"scores are left out; pass a better one with --{JUDGE_OPTIONS[key]}", flush=True)
+            print(
+                f"evaluate.py: the {JUDGE_NAMES[key]} {'separates' if key == 'features' else 'scores'} "
+                f"{value:.3f} on the real evaluation images (needs {judge_threshold(judges, key)}): its "
+                f"scores are left out; pass a better one with --{JUDGE_OPTIONS[key]}",
+                flush=True,
+            )
 
     results = {}
     for direction in evaluation.SIDES:
@@ -161,34 +194,62 @@ def main(argv=None):
         print(f"evaluate.py: {label} ({run})", flush=True)
         directions = trained_directions(run)
         for direction in sorted(set(evaluation.SIDES) - set(directions)):
-            print(f"evaluate.py: {label}: no G_{direction[0]}.keras and no state/ in {run}: no {direction} "
-                  "row", flush=True)
+            print(
+                f"evaluate.py: {label}: no G_{direction[0]}.keras and no state/ in {run}: no {direction} row",
+                flush=True,
+            )
         try:
             model = InstaGAN.from_run(run, **({"ins_per": args.ins_per} if args.ins_per else {}))
         except (ValueError, FileNotFoundError) as error:
             sys.exit(f"evaluate.py: {error}")
-        results[label] = {"info": run_info(run, config),
-                          **evaluation.evaluate_model(model, data, judges, directions)}
+        results[label] = {
+            "info": run_info(run, config),
+            **evaluation.evaluate_model(model, data, judges, directions),
+        }
         if args.ins_per:
             results[label]["info"]["ins_per"] = model.ins_per if model.netG == "set" else "all"
 
-    columns = (("netG", "netG"), ("netD", "netD"), ("lambda_ctx", "λ ctx"), ("ins_per", "ins_per"),
-               ("epochs", "epochs"), ("train_min", "train min"))
+    columns = (
+        ("netG", "netG"),
+        ("netD", "netD"),
+        ("lambda_ctx", "λ ctx"),
+        ("ins_per", "ins_per"),
+        ("epochs", "epochs"),
+        ("train_min", "train min"),
+    )
     source = f"{args.dataroot} ({args.phase})" if args.dataroot else f"synthetic shapes, seed {args.seed}"
-    text = [f"Evaluation on {data['A'][0].shape[0]}/{data['B'][0].shape[0]} images A/B, {source}, "
-            f"{size[0]}×{size[1]}.", "", "Judges on the real evaluation images: " + "; ".join(
-                f"{JUDGE_NAMES[key]} {'separation' if key == 'features' else 'balanced accuracy'} "
-                f"{value:.3f}" + ("" if passed else " (too low: its scores are left out)")
-                for key, (value, passed) in checks.items()) + ".", "",
-            "Command: `python evaluate.py " + shlex.join(sys.argv[1:] if argv is None else argv) + "`"]
+    text = [
+        f"Evaluation on {data['A'][0].shape[0]}/{data['B'][0].shape[0]} images A/B, {source}, "
+        f"{size[0]}×{size[1]}.",
+        "",
+        "Judges on the real evaluation images: "
+        + "; ".join(
+            f"{JUDGE_NAMES[key]} {'separation' if key == 'features' else 'balanced accuracy'} "
+            f"{value:.3f}" + ("" if passed else " (too low: its scores are left out)")
+            for key, (value, passed) in checks.items()
+        )
+        + ".",
+        "",
+        "Command: `python evaluate.py " + shlex.join(sys.argv[1:] if argv is None else argv) + "`",
+    ]
     for direction in evaluation.SIDES:
         text += ["", f"### {direction}", "", evaluation.markdown_table(results, direction, columns)]
     markdown = "\n".join(text) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + ".json", "w") as f:
-        json.dump({"data": source, "size": size, "count": args.count, "results": results,
-                   "judges": {key: {"value": value, "passed": passed} for key, (value, passed) in checks.items()}},
-                  f, indent=2)
+        json.dump(
+            {
+                "data": source,
+                "size": size,
+                "count": args.count,
+                "results": results,
+                "judges": {
+                    key: {"value": value, "passed": passed} for key, (value, passed) in checks.items()
+                },
+            },
+            f,
+            indent=2,
+        )
     with open(args.out + ".md", "w") as f:
         f.write(markdown)
     print(markdown)

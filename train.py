@@ -9,8 +9,9 @@
 
 Options keep the official names (github.com/sangwoomo/instagan). With real data (`--dataroot` or
 `--coco_annotations`), unset options take the official COCO values (ngf 64, 9 blocks, load 220,
-crop 200, 100 + 100 epochs). With neither, the run uses the built-in synthetic data set (ellipses ↔ squares) and, for every option left unset, the small
-configuration below, which shows learning on 2 CPU cores in about 8 minutes. The run directory
+crop 200, 100 + 100 epochs). With neither, the run uses the built-in synthetic data set (ellipses ↔
+squares) and, for every option left unset, the small configuration below, which shows learning on 2
+CPU cores in about 8 minutes. The run directory
 `<checkpoints_dir>/<name>/` receives `config.json`, `log.csv`, `samples/epoch_NNN.png`, resumable
 `state/` (continue a stopped run with `--continue_train`), TensorBoard logs in `tensorboard/` when
 `tensorboard` is installed, and the final `G_A.keras`, `G_B.keras`, `D_A.keras`, `D_B.keras`.
@@ -32,35 +33,76 @@ import time
 START = time.perf_counter()
 
 OFFICIAL = {
-    "ngf": 64, "ndf": 64, "n_blocks": 9, "loadSizeH": 220, "loadSizeW": 220, "fineSizeH": 200,
-    "fineSizeW": 200, "niter": 100, "niter_decay": 100, "name": "experiment", "eval_every": 0, "lr": 2e-4,
+    "ngf": 64,
+    "ndf": 64,
+    "n_blocks": 9,
+    "loadSizeH": 220,
+    "loadSizeW": 220,
+    "fineSizeH": 200,
+    "fineSizeW": 200,
+    "niter": 100,
+    "niter_decay": 100,
+    "name": "experiment",
+    "eval_every": 0,
+    "lr": 2e-4,
 }
 SYNTHETIC = {
-    "ngf": 8, "ndf": 8, "n_blocks": 2, "loadSizeH": 36, "loadSizeW": 36, "fineSizeH": 32,
-    "fineSizeW": 32, "niter": 4, "niter_decay": 4, "name": "shapes_instagan", "eval_every": 1, "lr": 1e-3,
+    "ngf": 8,
+    "ndf": 8,
+    "n_blocks": 2,
+    "loadSizeH": 36,
+    "loadSizeW": 36,
+    "fineSizeH": 32,
+    "fineSizeW": 32,
+    "niter": 4,
+    "niter_decay": 4,
+    "name": "shapes_instagan",
+    "eval_every": 1,
+    "lr": 1e-3,
 }
 # Held-out samples per domain behind the epoch grids and their `bg_err_A/B` (the first of --eval_samples).
 GRID_SAMPLES = 16
 # Options that fix the networks or the data layout: a continued run must keep them.
-ARCHITECTURE = ("ngf", "ndf", "n_blocks", "ins_max", "ins_per", "fineSizeH", "fineSizeW", "pool_size",
-                "netG", "netD", "synthetic")
+ARCHITECTURE = (
+    "ngf",
+    "ndf",
+    "n_blocks",
+    "ins_max",
+    "ins_per",
+    "fineSizeH",
+    "fineSizeW",
+    "pool_size",
+    "netG",
+    "netD",
+    "synthetic",
+)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataroot", help="data in the official folder layout (<phase>A/, <phase>A_seg/, "
-                                      "<phase>B/, <phase>B_seg/); omit for the built-in synthetic data")
+    p.add_argument(
+        "--dataroot",
+        help="data in the official folder layout (<phase>A/, <phase>A_seg/, "
+        "<phase>B/, <phase>B_seg/); omit for the built-in synthetic data",
+    )
     p.add_argument("--phase", default="train", help="folder prefix under --dataroot (train, test, sample)")
     p.add_argument("--coco_annotations", help="read a COCO instances JSON directly instead of --dataroot")
     p.add_argument("--coco_images", help="the image folder of --coco_annotations (e.g. coco/train2017)")
     p.add_argument("--classA", help="COCO category of domain A (with --coco_annotations), e.g. sheep")
     p.add_argument("--classB", help="COCO category of domain B (with --coco_annotations), e.g. giraffe")
-    p.add_argument("--coco_image_size", type=int, default=256,
-                   help="COCO: shorter side resized to this and centre-cropped first (official 256)")
+    p.add_argument(
+        "--coco_image_size",
+        type=int,
+        default=256,
+        help="COCO: shorter side resized to this and centre-cropped first (official 256)",
+    )
     p.add_argument("--no_crowd", action="store_true", help="COCO: drop crowd annotations")
     p.add_argument("--min_area", type=float, default=0.0, help="COCO: drop smaller instances (pixels)")
-    p.add_argument("--cache", action="store_true",
-                   help="keep decoded images in memory after the first epoch (real data only)")
+    p.add_argument(
+        "--cache",
+        action="store_true",
+        help="keep decoded images in memory after the first epoch (real data only)",
+    )
     p.add_argument("--name", help="run name (default: shapes_instagan / experiment)")
     p.add_argument("--checkpoints_dir", default="./checkpoints")
     p.add_argument("--ins_max", type=int, default=4, help="mask slots per image, largest first")
@@ -68,18 +110,29 @@ def parse_args(argv=None):
     p.add_argument("--ngf", type=int, help="generator width (official 64)")
     p.add_argument("--ndf", type=int, help="discriminator width (official 64)")
     p.add_argument("--n_blocks", type=int, help="residual blocks per generator encoder (official 9)")
-    p.add_argument("--netG", choices=("set", "resnet", "resnet_seg"), default="set",
-                   help="generator: set (InstaGAN), resnet (CycleGAN baseline), resnet_seg (CycleGAN+Seg: "
-                        "the masks merged into one extra channel); the baselines translate in one step")
-    p.add_argument("--netD", choices=("set", "basic"), default="set",
-                   help="discriminator: set (InstaGAN) or basic (CycleGAN's PatchGAN)")
+    p.add_argument(
+        "--netG",
+        choices=("set", "resnet", "resnet_seg"),
+        default="set",
+        help="generator: set (InstaGAN), resnet (CycleGAN baseline), resnet_seg (CycleGAN+Seg: "
+        "the masks merged into one extra channel); the baselines translate in one step",
+    )
+    p.add_argument(
+        "--netD",
+        choices=("set", "basic"),
+        default="set",
+        help="discriminator: set (InstaGAN) or basic (CycleGAN's PatchGAN)",
+    )
     p.add_argument("--lambda_A", type=float, default=10.0, help="cycle weight A→B→A")
     p.add_argument("--lambda_B", type=float, default=10.0, help="cycle weight B→A→B")
     p.add_argument("--lambda_idt", type=float, default=1.0, help="identity weight, times lambda_A/B")
     p.add_argument("--lambda_ctx", type=float, default=1.0, help="context weight, times lambda_A/B")
-    p.add_argument("--lr", type=float,
-                   help="Adam learning rate (official 2e-4; the synthetic default 1e-3 keeps the "
-                        "background better in the same epochs, docs/quality.md)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="Adam learning rate (official 2e-4; the synthetic default 1e-3 keeps the "
+        "background better in the same epochs, docs/quality.md)",
+    )
     p.add_argument("--beta1", type=float, default=0.5)
     p.add_argument("--niter", type=int, help="epochs at the initial learning rate (official 100)")
     p.add_argument("--niter_decay", type=int, help="epochs of linear decay to zero (official 100)")
@@ -91,32 +144,63 @@ def parse_args(argv=None):
     p.add_argument("--fineSizeW", type=int, help="training crop width, a multiple of 4")
     p.add_argument("--no_flip", action="store_true", help="no random horizontal flips")
     p.add_argument("--continue_train", action="store_true", help="resume the run from its state/")
-    p.add_argument("--overwrite", action="store_true",
-                   help="start over in a run directory that already holds a run (its log, state, "
-                        "samples, judges and networks are deleted first)")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
-                   help="mirrored: tf.distribute.MirroredStrategy over all local GPUs; multiworker: "
-                        "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (or --workers)")
-    p.add_argument("--workers", help="multiworker: host:port of every worker, comma-separated, the same "
-                                     "list on each; writes TF_CONFIG with --worker_index")
-    p.add_argument("--worker_index", type=int, help="multiworker: this worker's place in --workers (0 = chief)")
-    p.add_argument("--jit_compile", action="store_true",
-                   help="compile the network calls with XLA: faster steps, a longer first step "
-                        "(--strategy default only)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over in a run directory that already holds a run (its log, state, "
+        "samples, judges and networks are deleted first)",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=("default", "mirrored", "multiworker"),
+        default="default",
+        help="mirrored: tf.distribute.MirroredStrategy over all local GPUs; multiworker: "
+        "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (or --workers)",
+    )
+    p.add_argument(
+        "--workers",
+        help="multiworker: host:port of every worker, comma-separated, the same "
+        "list on each; writes TF_CONFIG with --worker_index",
+    )
+    p.add_argument(
+        "--worker_index", type=int, help="multiworker: this worker's place in --workers (0 = chief)"
+    )
+    p.add_argument(
+        "--jit_compile",
+        action="store_true",
+        help="compile the network calls with XLA: faster steps, a longer first step "
+        "(--strategy default only)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--synthetic_count", type=int, default=200,
-                   help="synthetic images per domain (without --dataroot)")
-    p.add_argument("--synthetic", choices=("ellipses_squares", "triangles_crosses"),
-                   default="ellipses_squares", help="the synthetic pair (without --dataroot): A ↔ B shapes")
-    p.add_argument("--eval_samples", type=int, default=64,
-                   help="fixed held-out samples per domain for the --eval_every scores (the first 16 "
-                        "also for the epoch grids and bg_err_A/B)")
-    p.add_argument("--eval_every", type=int,
-                   help="score the run every K epochs and after the last (shape, classification, "
-                        "FID, background error; columns of log.csv); 0 for never (default: 1 on the "
-                        "synthetic data, 0 on real data)")
-    p.add_argument("--judge_count", type=int, default=400,
-                   help="--eval_every: real images per domain the domain classifiers learn from")
+    p.add_argument(
+        "--synthetic_count", type=int, default=200, help="synthetic images per domain (without --dataroot)"
+    )
+    p.add_argument(
+        "--synthetic",
+        choices=("ellipses_squares", "triangles_crosses"),
+        default="ellipses_squares",
+        help="the synthetic pair (without --dataroot): A ↔ B shapes",
+    )
+    p.add_argument(
+        "--eval_samples",
+        type=int,
+        default=64,
+        help="fixed held-out samples per domain for the --eval_every scores (the first 16 "
+        "also for the epoch grids and bg_err_A/B)",
+    )
+    p.add_argument(
+        "--eval_every",
+        type=int,
+        help="score the run every K epochs and after the last (shape, classification, "
+        "FID, background error; columns of log.csv); 0 for never (default: 1 on the "
+        "synthetic data, 0 on real data)",
+    )
+    p.add_argument(
+        "--judge_count",
+        type=int,
+        default=400,
+        help="--eval_every: real images per domain the domain classifiers learn from",
+    )
     p.add_argument("--grid_rows", type=int, default=3, help="samples per domain in the epoch grids")
     args = p.parse_args(argv)
     if args.dataroot and args.coco_annotations:
@@ -132,8 +216,10 @@ def parse_args(argv=None):
         if getattr(args, key) % 4:
             p.error(f"--{key} {getattr(args, key)} must be a multiple of 4 (the generator halves it twice)")
         if getattr(args, key) < 24:
-            p.error(f"--{key} {getattr(args, key)} must be at least 24 (the discriminator's three "
-                    "stride-2 layers and final 4×4 convolutions)")
+            p.error(
+                f"--{key} {getattr(args, key)} must be at least 24 (the discriminator's three "
+                "stride-2 layers and final 4×4 convolutions)"
+            )
     if args.loadSizeH < args.fineSizeH or args.loadSizeW < args.fineSizeW:
         p.error("--loadSizeH/W must be at least --fineSizeH/W (the crop is taken from the loaded image)")
     if args.continue_train and args.overwrite:
@@ -148,10 +234,29 @@ def parse_args(argv=None):
 
 
 # Options that must be at least (ge) or above (gt) a bound; checked before anything is written.
-AT_LEAST = {"ngf": 1, "ndf": 1, "n_blocks": 1, "ins_max": 1, "ins_per": 1, "batch_size": 1,
-            "pool_size": 0, "niter": 0, "niter_decay": 0, "synthetic_count": 1, "eval_samples": 1,
-            "eval_every": 0, "judge_count": 2, "grid_rows": 1, "coco_image_size": 1, "min_area": 0.0,
-            "lambda_A": 0.0, "lambda_B": 0.0, "lambda_idt": 0.0, "lambda_ctx": 0.0, "beta1": 0.0}
+AT_LEAST = {
+    "ngf": 1,
+    "ndf": 1,
+    "n_blocks": 1,
+    "ins_max": 1,
+    "ins_per": 1,
+    "batch_size": 1,
+    "pool_size": 0,
+    "niter": 0,
+    "niter_decay": 0,
+    "synthetic_count": 1,
+    "eval_samples": 1,
+    "eval_every": 0,
+    "judge_count": 2,
+    "grid_rows": 1,
+    "coco_image_size": 1,
+    "min_area": 0.0,
+    "lambda_A": 0.0,
+    "lambda_B": 0.0,
+    "lambda_idt": 0.0,
+    "lambda_ctx": 0.0,
+    "beta1": 0.0,
+}
 
 
 def check_ranges(parser, args):
@@ -201,9 +306,17 @@ def load_real_data(args):
         else:
             annotations = load_annotations(args.coco_annotations)
             train = tuple(
-                CocoDomain(args.coco_annotations, args.coco_images, category, size, args.ins_max,
-                           include_crowd=not args.no_crowd, min_area=args.min_area,
-                           image_size=args.coco_image_size, annotations=annotations)
+                CocoDomain(
+                    args.coco_annotations,
+                    args.coco_images,
+                    category,
+                    size,
+                    args.ins_max,
+                    include_crowd=not args.no_crowd,
+                    min_area=args.min_area,
+                    image_size=args.coco_image_size,
+                    annotations=annotations,
+                )
                 for category in (args.classA, args.classB)
             )
         fine = (args.fineSizeH, args.fineSizeW)
@@ -227,8 +340,11 @@ def make_judges(args, run_dir, judge_data):
     start = time.perf_counter()
     judges = train_judges(dict(zip("AB", judge_data())), target_shapes)
     judges.save(directory)
-    print(f"train.py: domain classifiers for the scores trained in {time.perf_counter() - start:.0f} s "
-          f"({directory})", flush=True)
+    print(
+        f"train.py: domain classifiers for the scores trained in {time.perf_counter() - start:.0f} s "
+        f"({directory})",
+        flush=True,
+    )
     return judges
 
 
@@ -237,8 +353,19 @@ def data_size(domain):
 
 
 # What train.py writes into a run directory: a directory holding any of these holds a run.
-RUN_ENTRIES = ("config.json", "log.csv", "state", "samples", "judges", "tensorboard", "backup",
-               "G_A.keras", "G_B.keras", "D_A.keras", "D_B.keras")
+RUN_ENTRIES = (
+    "config.json",
+    "log.csv",
+    "state",
+    "samples",
+    "judges",
+    "tensorboard",
+    "backup",
+    "G_A.keras",
+    "G_B.keras",
+    "D_A.keras",
+    "D_B.keras",
+)
 
 
 def clear_or_refuse(run_dir, overwrite):
@@ -248,8 +375,10 @@ def clear_or_refuse(run_dir, overwrite):
     if not found:
         return
     if not overwrite:
-        sys.exit(f"train.py: {run_dir} already holds a run ({', '.join(found)}); continue it with "
-                 "--continue_train, start over with --overwrite, or choose another --name.")
+        sys.exit(
+            f"train.py: {run_dir} already holds a run ({', '.join(found)}); continue it with "
+            "--continue_train, start over with --overwrite, or choose another --name."
+        )
     for name in found:
         path = os.path.join(run_dir, name)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
@@ -266,11 +395,16 @@ def check_continued_config(run_dir, config):
         saved = read_config(run_dir)
     except ValueError as error:
         sys.exit(f"train.py: --continue_train: {error}")
-    changed = [f"--{k}: saved {saved[k]}, now {config[k]}" for k in ARCHITECTURE
-               if k in saved and saved[k] != config[k]]
+    changed = [
+        f"--{k}: saved {saved[k]}, now {config[k]}"
+        for k in ARCHITECTURE
+        if k in saved and saved[k] != config[k]
+    ]
     if changed:
-        sys.exit("train.py: --continue_train with options that change the networks or data:\n  "
-                 + "\n  ".join(changed))
+        sys.exit(
+            "train.py: --continue_train with options that change the networks or data:\n  "
+            + "\n  ".join(changed)
+        )
     return saved
 
 
@@ -288,8 +422,11 @@ def resume(model, run_dir):
         sys.exit(f"train.py: --continue_train: {error}")
     if not names:
         sys.exit(f"train.py: --continue_train but {run_dir} holds neither state/ nor G_A.keras … D_B.keras")
-    print(f"train.py: no state/ in {run_dir}: starting from its networks {', '.join(names)} with fresh "
-          "optimizers and image pools, at epoch 1", flush=True)
+    print(
+        f"train.py: no state/ in {run_dir}: starting from its networks {', '.join(names)} with fresh "
+        "optimizers and image pools, at epoch 1",
+        flush=True,
+    )
     return 0
 
 
@@ -303,8 +440,12 @@ def stop_on_data_error(error, run_dir):
     found = re.search(r"ValueError: ([^\n]+)", str(error))
     if found is None:
         raise error
-    print(f"train.py: {found[1]} (stopped; {run_dir}/state holds the last finished epoch: fix or remove "
-          "the file and resume with --continue_train)", file=sys.stderr, flush=True)
+    print(
+        f"train.py: {found[1]} (stopped; {run_dir}/state holds the last finished epoch: fix or remove "
+        "the file and resume with --continue_train)",
+        file=sys.stderr,
+        flush=True,
+    )
     sys.stdout.flush()
     os._exit(1)
 
@@ -314,8 +455,9 @@ def make_strategy(args):
     import tensorflow as tf
 
     if args.strategy != "multiworker":
-        return (tf.distribute.MirroredStrategy() if args.strategy == "mirrored"
-                else tf.distribute.get_strategy()), True
+        return (
+            tf.distribute.MirroredStrategy() if args.strategy == "mirrored" else tf.distribute.get_strategy()
+        ), True
     from keras_instagan import distributed
 
     try:
@@ -339,8 +481,11 @@ def main(argv=None):
 
     run_dir = os.path.join(args.checkpoints_dir, args.name)
     config = dict(vars(args))
-    config["versions"] = {"keras_instagan": keras_instagan.__version__, "keras": keras.__version__,
-                          "tensorflow": tf.__version__}
+    config["versions"] = {
+        "keras_instagan": keras_instagan.__version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+    }
     restarted = False
     if args.strategy == "multiworker":
         from keras_instagan import distributed
@@ -360,8 +505,12 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
     (domain_a, domain_b), samples, judge_data = load_data(args)
     dataset = unpaired_dataset(
-        domain_a, domain_b, batch_size=args.batch_size, seed=args.seed,
-        crop=(args.fineSizeH, args.fineSizeW), flip=not args.no_flip,
+        domain_a,
+        domain_b,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        crop=(args.fineSizeH, args.fineSizeW),
+        flip=not args.no_flip,
         cache="" if args.cache and (args.dataroot or args.coco_annotations) else None,
     )
     backup = None
@@ -370,33 +519,57 @@ def main(argv=None):
         backup = keras.callbacks.BackupAndRestore(distributed.backup_dir(run_dir))
     with strategy.scope():
         model = InstaGAN(
-            ngf=args.ngf, ndf=args.ndf, n_blocks=args.n_blocks, ins_max=args.ins_max,
-            ins_per=args.ins_per, pool_size=args.pool_size, seed=args.seed, netG=args.netG,
+            ngf=args.ngf,
+            ndf=args.ndf,
+            n_blocks=args.n_blocks,
+            ins_max=args.ins_max,
+            ins_per=args.ins_per,
+            pool_size=args.pool_size,
+            seed=args.seed,
+            netG=args.netG,
             netD=args.netD,
         )
-        model.compile(g_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
-                      d_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
-                      jit_compile=args.jit_compile, lambda_A=args.lambda_A,
-                      lambda_B=args.lambda_B, lambda_idt=args.lambda_idt, lambda_ctx=args.lambda_ctx)
+        model.compile(
+            g_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
+            d_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
+            jit_compile=args.jit_compile,
+            lambda_A=args.lambda_A,
+            lambda_B=args.lambda_B,
+            lambda_idt=args.lambda_idt,
+            lambda_ctx=args.lambda_ctx,
+        )
         model.build(tf.nest.map_structure(lambda spec: tuple(spec.shape), dataset.element_spec))
     if args.jit_compile and args.strategy != "default":
-        print("train.py: --jit_compile is ignored under --strategy mirrored/multiworker (XLA cannot hold "
-              "the cross-replica updates)", flush=True)
+        print(
+            "train.py: --jit_compile is ignored under --strategy mirrored/multiworker (XLA cannot hold "
+            "the cross-replica updates)",
+            flush=True,
+        )
     if args.netG != "set":
-        print(f"train.py: --netG {args.netG} translates all masks in one step (--ins_per ignored)", flush=True)
+        print(
+            f"train.py: --netG {args.netG} translates all masks in one step (--ins_per ignored)", flush=True
+        )
     initial_epoch = resume(model, run_dir) if args.continue_train else 0
     epochs = args.niter + args.niter_decay
-    print(f"train.py: run {run_dir}, {strategy.num_replicas_in_sync} replica(s), epochs "
-          f"{initial_epoch + 1}..{epochs}, {data_size(domain_a)}/{data_size(domain_b)} images A/B"
-          + (", resuming from the last backup" if restarted else ""), flush=True)
+    print(
+        f"train.py: run {run_dir}, {strategy.num_replicas_in_sync} replica(s), epochs "
+        f"{initial_epoch + 1}..{epochs}, {data_size(domain_a)}/{data_size(domain_b)} images A/B"
+        + (", resuming from the last backup" if restarted else ""),
+        flush=True,
+    )
 
-    steps = [callbacks.LinearDecay(args.lr, args.niter, args.niter_decay), callbacks.EpochSeconds(),
-             callbacks.FirstStepTime(START)]
+    steps = [
+        callbacks.LinearDecay(args.lr, args.niter, args.niter_decay),
+        callbacks.EpochSeconds(),
+        callbacks.FirstStepTime(START),
+    ]
     if backup is not None:  # restores the last finished epoch of a restarted cluster
         steps.append(backup)
     if chief:
         grid_samples = tuple((images[:GRID_SAMPLES], masks[:GRID_SAMPLES]) for images, masks in samples)
-        steps.append(callbacks.SampleGrid(os.path.join(run_dir, "samples"), grid_samples, rows=args.grid_rows))
+        steps.append(
+            callbacks.SampleGrid(os.path.join(run_dir, "samples"), grid_samples, rows=args.grid_rows)
+        )
         if args.eval_every:
             judges = make_judges(args, run_dir, judge_data)
             steps.append(callbacks.QualityLog(dict(zip("AB", samples)), judges, every=args.eval_every))
@@ -411,8 +584,13 @@ def main(argv=None):
         except ImportError:
             pass
     try:
-        model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, callbacks=steps,
-                  verbose=1 if sys.stdout.isatty() else 2)
+        model.fit(
+            dataset,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=steps,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
     except tf.errors.OpError as error:
         stop_on_data_error(error, run_dir)
     if chief:

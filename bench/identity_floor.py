@@ -72,8 +72,9 @@ def main():
         step(images[pick], masks[pick])
         if i % max(1, args.steps // 4) == 0:
             image, mask = generator([held_images, held_masks])
-            error = float(np.nanmean(background_error(held_images, np.asarray(image), held_masks,
-                                                      np.asarray(mask))))
+            error = float(
+                np.nanmean(background_error(held_images, np.asarray(image), held_masks, np.asarray(mask)))
+            )
             curve.append((i, round(error, 2)))
             print(f"step {i}: background error {error:.2f} ({time.perf_counter() - start:.0f} s)", flush=True)
     print(json.dumps({**vars(args), "background_error": curve}))

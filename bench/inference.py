@@ -62,8 +62,9 @@ def matmul_gflops(threads, n=2048):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8  # the newest IR version onnxruntime 1.31 reads
     onnx.checker.check_model(model)
-    session = onnxruntime.InferenceSession(model.SerializeToString(), session_options(threads),
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"]
+    )
     feed = {x: np.random.default_rng(0).uniform(size=(n, n)).astype(np.float32) for x in "ab"}
     session.run(None, feed)
     best = float("inf")
@@ -127,8 +128,11 @@ def main():
         onnx_path = export_onnx(generator, os.path.join(tmp, "g.onnx"), 2)
         litert_path = export_litert(generator, os.path.join(tmp, "g.tflite"), 2)
         options = session_options(args.threads)
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                     if p in onnxruntime.get_available_providers()]
+        providers = [
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            if p in onnxruntime.get_available_providers()
+        ]
         session = onnxruntime.InferenceSession(onnx_path, options, providers=providers)
         feed = {"image": image, "masks": masks}
         results["onnxruntime"] = median_seconds(lambda: session.run(None, feed), args.repeats)
@@ -151,8 +155,14 @@ def main():
         "cpu_matmul_gflops": round(gflops, 1),
         "step_gflop": OFFICIAL_GFLOP if default else None,
         "seconds_at_matmul_rate": round(OFFICIAL_GFLOP / gflops, 3) if default else None,
-        "config": {"size": args.size, "ngf": args.ngf, "n_blocks": args.n_blocks, "masks": 2,
-                   "threads": args.threads, "repeats": args.repeats},
+        "config": {
+            "size": args.size,
+            "ngf": args.ngf,
+            "n_blocks": args.n_blocks,
+            "masks": 2,
+            "threads": args.threads,
+            "repeats": args.repeats,
+        },
     }
     if profile:
         summary["onnxruntime_profile_seconds"] = {op: round(t, 4) for op, t in profile.items()}

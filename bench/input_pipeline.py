@@ -35,11 +35,13 @@ def write_synthetic_layout(root, count, size, seed=0):
         os.makedirs(os.path.join(root, f"train{side}_seg"), exist_ok=True)
         for n, (image, mask) in enumerate(zip(images, masks)):
             Image.fromarray(((image + 1) * 127.5).round().astype(np.uint8)).save(
-                os.path.join(root, f"train{side}", f"{n:04d}.png"))
+                os.path.join(root, f"train{side}", f"{n:04d}.png")
+            )
             for k in range(mask.shape[-1]):
                 if mask[..., k].max() > 0:
                     Image.fromarray(((mask[..., k] > 0) * 255).astype(np.uint8)).save(
-                        os.path.join(root, f"train{side}_seg", f"{n:04d}_{k}.png"))
+                        os.path.join(root, f"train{side}_seg", f"{n:04d}_{k}.png")
+                    )
 
 
 def main():
@@ -49,8 +51,12 @@ def main():
     p.add_argument("--count", type=int, default=64, help="generated images per domain")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--train_step_seconds", type=float, default=TRAIN_STEP_SECONDS,
-                   help="seconds per reference training step to compare with (bench/train_step.py)")
+    p.add_argument(
+        "--train_step_seconds",
+        type=float,
+        default=TRAIN_STEP_SECONDS,
+        help="seconds per reference training step to compare with (bench/train_step.py)",
+    )
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
@@ -86,8 +92,10 @@ def main():
         "elements": elements,
         "threads": args.threads,
     }
-    print(f"{elements} elements (A + B samples) in {seconds:.2f} s: {rate:.1f} elements/s, "
-          f"{rate / step_rate:.0f}× the reference training step rate")
+    print(
+        f"{elements} elements (A + B samples) in {seconds:.2f} s: {rate:.1f} elements/s, "
+        f"{rate / step_rate:.0f}× the reference training step rate"
+    )
     print(json.dumps(result))
 
 

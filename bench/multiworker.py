@@ -42,15 +42,19 @@ def worker(args):
     workers = len(args.addresses.split(","))
     count = (args.steps + args.warmup) * workers
     a, b = shapes.load(count, 36, max_instances=4, seed=0)
-    dataset = distributed.shard_by_data(unpaired_dataset(a, b, batch_size=workers, seed=0, crop=(32, 32), flip=True))
+    dataset = distributed.shard_by_data(
+        unpaired_dataset(a, b, batch_size=workers, seed=0, crop=(32, 32), flip=True)
+    )
     with strategy.scope():
         keras.utils.set_random_seed(0)
         model = InstaGAN(ngf=8, ndf=8, n_blocks=2, ins_max=4, ins_per=2, seed=0)
         model.compile()
     model.fit(dataset, epochs=1, verbose=0, callbacks=[StepTimes()])
     if args.worker_index == 0:
-        seconds = float(np.median(times[args.warmup:]))
-        print("RESULT " + json.dumps({"seconds_per_step": round(seconds, 4), "steps": len(times) - args.warmup}))
+        seconds = float(np.median(times[args.warmup :]))
+        print(
+            "RESULT " + json.dumps({"seconds_per_step": round(seconds, 4), "steps": len(times) - args.warmup})
+        )
 
 
 def run(workers, args):
@@ -58,10 +62,26 @@ def run(workers, args):
 
     addresses = ",".join(local_workers(workers))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ROOT}
-    command = [sys.executable, os.path.abspath(__file__), "--addresses", addresses, "--steps", str(args.steps),
-               "--warmup", str(args.warmup)]
-    processes = [subprocess.Popen([*command, "--worker_index", str(i)], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True) for i in range(workers)]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--addresses",
+        addresses,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+    ]
+    processes = [
+        subprocess.Popen(
+            [*command, "--worker_index", str(i)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(workers)
+    ]
     try:
         outputs = [p.communicate(timeout=args.timeout)[0] for p in processes]
     finally:
@@ -71,10 +91,17 @@ def run(workers, args):
     if any(p.returncode for p in processes):
         sys.exit(f"bench/multiworker.py: a worker failed:\n{outputs[0][-3000:]}\n{outputs[-1][-3000:]}")
     result = json.loads(next(line for line in outputs[0].splitlines() if line.startswith("RESULT "))[7:])
-    result.update(workers=workers, global_batch=workers, steps_per_second=round(1 / result["seconds_per_step"], 3),
-                  samples_per_second=round(workers / result["seconds_per_step"], 3))
-    print(f"{workers} worker(s): {result['seconds_per_step']:.3f} s/step, {result['steps_per_second']:.2f} "
-          f"steps/s, {result['samples_per_second']:.2f} samples/s", flush=True)
+    result.update(
+        workers=workers,
+        global_batch=workers,
+        steps_per_second=round(1 / result["seconds_per_step"], 3),
+        samples_per_second=round(workers / result["seconds_per_step"], 3),
+    )
+    print(
+        f"{workers} worker(s): {result['seconds_per_step']:.3f} s/step, {result['steps_per_second']:.2f} "
+        f"steps/s, {result['samples_per_second']:.2f} samples/s",
+        flush=True,
+    )
     return result
 
 
@@ -90,8 +117,15 @@ def main():
     if args.addresses:
         return worker(args)
     results = [run(n, args) for n in args.workers]
-    print(json.dumps({"config": "synthetic 32x32, ngf=ndf=8, 2 blocks, ins_max 4, ins_per 2, batch 1 per worker",
-                      "cpu_count": os.cpu_count(), "runs": results}))
+    print(
+        json.dumps(
+            {
+                "config": "synthetic 32x32, ngf=ndf=8, 2 blocks, ins_max 4, ins_per 2, batch 1 per worker",
+                "cpu_count": os.cpu_count(),
+                "runs": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ class OfficialIteration:
         real_A, real_B = torch.cat([real_A_img, A_segs], 1), torch.cat([real_B_img, B_segs], 1)
         x, y, masks_B, masks_A = real_A_img, real_B_img, [], []
         for i in range(ins_iter):
-            a, b = A_segs[:, n * i:n * (i + 1)], B_segs[:, n * i:n * (i + 1)]
+            a, b = A_segs[:, n * i : n * (i + 1)], B_segs[:, n * i : n * (i + 1)]
             forward_A, forward_B = bool((a != -1).any()), bool((b != -1).any())
             fake_B = self.G_A(torch.cat([x, a], 1))
             rec_A = self.G_B(fake_B)
@@ -101,12 +101,16 @@ class OfficialIteration:
 
             set_requires_grad((self.D_A, self.D_B), True)
             self.opt_D.zero_grad()
-            for D, real, fake, active in ((self.D_A, real_B, fake_B_mul, forward_A),
-                                          (self.D_B, real_A, fake_A_mul, forward_B)):
+            for D, real, fake, active in (
+                (self.D_A, real_B, fake_B_mul, forward_A),
+                (self.D_B, real_A, fake_A_mul, forward_B),
+            ):
                 if active:
                     pred_real, pred_fake = D(real), D(fake.detach())
-                    loss_D = 0.5 * (F.mse_loss(pred_real, torch.ones_like(pred_real))
-                                    + F.mse_loss(pred_fake, torch.zeros_like(pred_fake)))
+                    loss_D = 0.5 * (
+                        F.mse_loss(pred_real, torch.ones_like(pred_real))
+                        + F.mse_loss(pred_fake, torch.zeros_like(pred_fake))
+                    )
                     loss_D.backward()
             self.opt_D.step()
 
@@ -126,8 +130,11 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     model = OfficialIteration(ngf=32, ndf=32, n_blocks=9, ins_per=args.ins_per)
-    data = [torch.from_numpy(x.transpose(0, 3, 1, 2).copy())  # NHWC → NCHW
-            for domain in reference_data(args.ins_max) for x in domain]
+    data = [
+        torch.from_numpy(x.transpose(0, 3, 1, 2).copy())  # NHWC → NCHW
+        for domain in reference_data(args.ins_max)
+        for x in domain
+    ]
     for _ in range(args.warmup):
         model.step(*data)
     times = []
@@ -135,10 +142,16 @@ def main():
         start = time.perf_counter()
         model.step(*data)
         times.append(time.perf_counter() - start)
-    print(json.dumps({"config": f"official iteration, PyTorch {torch.__version__}, batch 1, 64x64, "
-                                f"ngf=ndf=32, 9 blocks, ins_max {args.ins_max}, ins_per {args.ins_per}, "
-                                f"{args.threads} threads",
-                      "seconds_per_step": round(float(np.median(times)), 3)}))
+    print(
+        json.dumps(
+            {
+                "config": f"official iteration, PyTorch {torch.__version__}, batch 1, 64x64, "
+                f"ngf=ndf=32, 9 blocks, ins_max {args.ins_max}, ins_per {args.ins_per}, "
+                f"{args.threads} threads",
+                "seconds_per_step": round(float(np.median(times)), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

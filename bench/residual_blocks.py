@@ -22,8 +22,9 @@ from thin_conv import layer_bench_args, measure
 
 
 def main():
-    args = layer_bench_args(__doc__, blocks=(9, "residual blocks"),
-                            rounds=(3, "times each variant is timed, in turn"))
+    args = layer_bench_args(
+        __doc__, blocks=(9, "residual blocks"), rounds=(3, "times each variant is timed, in turn")
+    )
     import keras
     import numpy as np
     import tensorflow as tf
@@ -49,9 +50,11 @@ def main():
             with xla_kernels():
                 return forward_backward(x)
 
-        variants = {(label, jit): tf.function(function, jit_compile=jit)
-                    for label, function in (("conv", forward_backward), ("winograd", winograd))
-                    for jit in (True, False)}
+        variants = {
+            (label, jit): tf.function(function, jit_compile=jit)
+            for label, function in (("conv", forward_backward), ("winograd", winograd))
+            for jit in (True, False)
+        }
         compile_s = {}
         for key, function in variants.items():
             start = time.perf_counter()
@@ -63,13 +66,33 @@ def main():
                 times[key].append(measure(function, (x,), args.repeats))
         for (label, jit), values in times.items():
             ms = round(float(np.median(values)), 1)
-            results.append({"encoder": name, "batch": batch, "implementation": label, "xla": jit,
-                            "forward_backward_ms": ms, "first_call_s": round(compile_s[label, jit], 1)})
-            print(f"{name:5s} B{batch} {args.blocks} blocks {size}x{size}x{channels} {label:8s} "
-                  f"XLA {'on ' if jit else 'off'}: forward + backward {ms:7.1f} ms "
-                  f"(first call {compile_s[label, jit]:5.1f} s)", flush=True)
-    print(json.dumps({"size": args.size, "ngf": args.ngf, "blocks": args.blocks,
-                      "threads": args.threads, "runs": results}))
+            results.append(
+                {
+                    "encoder": name,
+                    "batch": batch,
+                    "implementation": label,
+                    "xla": jit,
+                    "forward_backward_ms": ms,
+                    "first_call_s": round(compile_s[label, jit], 1),
+                }
+            )
+            print(
+                f"{name:5s} B{batch} {args.blocks} blocks {size}x{size}x{channels} {label:8s} "
+                f"XLA {'on ' if jit else 'off'}: forward + backward {ms:7.1f} ms "
+                f"(first call {compile_s[label, jit]:5.1f} s)",
+                flush=True,
+            )
+    print(
+        json.dumps(
+            {
+                "size": args.size,
+                "ngf": args.ngf,
+                "blocks": args.blocks,
+                "threads": args.threads,
+                "runs": results,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -91,15 +91,24 @@ def main():
             forward_backward = forward_and_gradients(implementation, upstream)
 
             for jit in (True, False):
-                row = {"layer": name, "batch": batch, "channels": f"{channels}->{out}",
-                       "implementation": label, "xla": jit}
+                row = {
+                    "layer": name,
+                    "batch": batch,
+                    "channels": f"{channels}->{out}",
+                    "implementation": label,
+                    "xla": jit,
+                }
                 for key, function in (("forward_ms", forward), ("forward_backward_ms", forward_backward)):
-                    row[key] = round(measure(tf.function(function, jit_compile=jit), (x, kernel),
-                                             args.repeats), 2)
+                    row[key] = round(
+                        measure(tf.function(function, jit_compile=jit), (x, kernel), args.repeats), 2
+                    )
                 results.append(row)
-                print(f"{name:9s} B{batch} {channels:3d}->{out} {label:9s} XLA {'on ' if jit else 'off'}: "
-                      f"forward {row['forward_ms']:7.2f} ms, forward + backward "
-                      f"{row['forward_backward_ms']:7.2f} ms", flush=True)
+                print(
+                    f"{name:9s} B{batch} {channels:3d}->{out} {label:9s} XLA {'on ' if jit else 'off'}: "
+                    f"forward {row['forward_ms']:7.2f} ms, forward + backward "
+                    f"{row['forward_backward_ms']:7.2f} ms",
+                    flush=True,
+                )
     print(json.dumps({"size": args.size, "ngf": args.ngf, "threads": args.threads, "runs": results}))
 
 

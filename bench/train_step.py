@@ -54,7 +54,7 @@ def reference_data(ins_max, size=64):
         masks = -np.ones((1, size, size, ins_max), "float32")
         for k in range(ins_max):
             side = 40 - 3 * k
-            masks[0, k:k + side, k:k + side, k] = 1.0
+            masks[0, k : k + side, k : k + side, k] = 1.0
         return image, masks
 
     return domain(), domain()
@@ -99,16 +99,31 @@ def measure(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
     running[0] = False
     sampler.join()
     return {
-        "ins_max": ins_max, "ins_per": ins_per, "seconds_per_step": float(np.median(times)),
-        "warmup_seconds": round(first, 1), "peak_rss_mb": round(peak[0], 1),
+        "ins_max": ins_max,
+        "ins_per": ins_per,
+        "seconds_per_step": float(np.median(times)),
+        "warmup_seconds": round(first, 1),
+        "peak_rss_mb": round(peak[0], 1),
         "rss_before_steps_mb": round(before, 1),
         "tensor_peak_mb": round(tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**20, 1),
     }
 
 
 def run_child(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
-    command = [sys.executable, __file__, "--child", f"{ins_max},{ins_per}", "--steps", str(steps),
-               "--warmup", str(warmup), "--threads", str(threads), "--inter_op", str(inter_op)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        f"{ins_max},{ins_per}",
+        "--steps",
+        str(steps),
+        "--warmup",
+        str(warmup),
+        "--threads",
+        str(threads),
+        "--inter_op",
+        str(inter_op),
+    ]
     command += [] if jit else ["--no_jit"]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
@@ -121,8 +136,16 @@ def run_official(steps, warmup, threads):
     if find_spec("torch") is None:
         return None
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official_step.py")
-    command = [sys.executable, script, "--steps", str(steps), "--warmup", str(warmup),
-               "--threads", str(threads)]
+    command = [
+        sys.executable,
+        script,
+        "--steps",
+        str(steps),
+        "--warmup",
+        str(warmup),
+        "--threads",
+        str(threads),
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"bench/official_step.py failed:\n{result.stderr[-3000:]}")
@@ -135,16 +158,27 @@ def main():
     p.add_argument("--warmup", type=int, default=2, help="untimed iterations first (tracing)")
     p.add_argument("--threads", type=int, default=2, help="threads per op")
     p.add_argument("--inter_op", type=int, default=1, help="ops run at once")
-    p.add_argument("--no_jit", action="store_true",
-                   help="no XLA for the network calls (InstaGAN.compile(jit_compile=False))")
-    p.add_argument("--no_official", action="store_true",
-                   help="do not time the official iteration (bench/official_step.py) after ours")
+    p.add_argument(
+        "--no_jit",
+        action="store_true",
+        help="no XLA for the network calls (InstaGAN.compile(jit_compile=False))",
+    )
+    p.add_argument(
+        "--no_official",
+        action="store_true",
+        help="do not time the official iteration (bench/official_step.py) after ours",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         ins_max, ins_per = map(int, args.child.split(","))
-        print(json.dumps(measure(ins_max, ins_per, args.steps, args.warmup, args.threads, args.inter_op,
-                                 not args.no_jit)))
+        print(
+            json.dumps(
+                measure(
+                    ins_max, ins_per, args.steps, args.warmup, args.threads, args.inter_op, not args.no_jit
+                )
+            )
+        )
         return
 
     runs, official = {}, None
@@ -152,20 +186,23 @@ def main():
         runs[f"{ins_max}/{ins_per}"] = run = run_child(
             ins_max, ins_per, args.steps, args.warmup, args.threads, args.inter_op, not args.no_jit
         )
-        print(f"ins_max/ins_per {ins_max}/{ins_per}: {run['seconds_per_step']:.3f} s/iteration, "
-              f"tensor peak {run['tensor_peak_mb']:.0f} MB, peak RSS {run['peak_rss_mb']:.0f} MB",
-              flush=True)
+        print(
+            f"ins_max/ins_per {ins_max}/{ins_per}: {run['seconds_per_step']:.3f} s/iteration, "
+            f"tensor peak {run['tensor_peak_mb']:.0f} MB, peak RSS {run['peak_rss_mb']:.0f} MB",
+            flush=True,
+        )
         if (ins_max, ins_per) == (4, 2) and not args.no_official:  # right after ours: same machine state
             official = run_official(args.steps, args.warmup, args.threads)
             if official is not None:
                 print(f"official iteration (PyTorch, bench/official_step.py): {official:.3f} s", flush=True)
     reference = runs["4/2"]["seconds_per_step"]
-    growth = {key: round(runs["8/2"][key] / runs["2/2"][key] - 1.0, 3)
-              for key in ("tensor_peak_mb", "peak_rss_mb")}
+    growth = {
+        key: round(runs["8/2"][key] / runs["2/2"][key] - 1.0, 3) for key in ("tensor_peak_mb", "peak_rss_mb")
+    }
     summary = {
         "config": "batch 1, 64x64, ngf=ndf=32, 9 blocks, ins_max 4, ins_per 2, 4 masks, "
-                  f"{args.threads} threads per op, {args.inter_op} op(s) at once, "
-                  f"XLA networks {'off' if args.no_jit else 'on'}",
+        f"{args.threads} threads per op, {args.inter_op} op(s) at once, "
+        f"XLA networks {'off' if args.no_jit else 'on'}",
         "seconds_per_step": round(reference, 3),
         "official_pytorch_seconds": official,
         "ratio_to_official": None if official is None else round(reference / official, 3),

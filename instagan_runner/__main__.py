@@ -73,8 +73,13 @@ def main(argv=None):
             stem = os.path.splitext(name)[0]
             pattern = re.compile(rf"^{re.escape(stem)}_(\d+)\.(png|jpe?g)$", re.IGNORECASE)
             found = sorted((int(m[1]), n) for n in segs if (m := pattern.match(n)))
-            _write(runner, os.path.join(image_dir, name), [os.path.join(seg_dir, n) for _, n in found],
-                   os.path.join(args.out, f"{stem}.png"), args.size)
+            _write(
+                runner,
+                os.path.join(image_dir, name),
+                [os.path.join(seg_dir, n) for _, n in found],
+                os.path.join(args.out, f"{stem}.png"),
+                args.size,
+            )
         print(f"instagan_runner: {len(names)} images written to {args.out}")
     except (RunnerInputError, FileNotFoundError) as error:
         sys.exit(f"instagan_runner: {error}")

@@ -24,7 +24,6 @@ import numpy as np
 
 from instagan_runner.sequential import sequential_translate
 
-
 # The smallest H and W a generator takes (its residual blocks reflect-pad the H/4 × W/4 features).
 MIN_SIZE = 8
 # How far outside [-1, 1] translate_float's inputs may stray (resampling overshoot).
@@ -58,8 +57,9 @@ def _read_sidecar(path):
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise RunnerInputError(f"{path}: the model's sidecar is not valid JSON ({error})") from None
     if not isinstance(metadata, dict):
-        raise RunnerInputError(f"{path}: the model's sidecar must be a JSON object, got "
-                               f"{type(metadata).__name__}")
+        raise RunnerInputError(
+            f"{path}: the model's sidecar must be a JSON object, got {type(metadata).__name__}"
+        )
     value = metadata.get("ins_per")
     if value is not None and not (isinstance(value, int) and value > 0):
         raise RunnerInputError(f"{path}: ins_per must be a positive integer, got {value!r}")
@@ -96,11 +96,14 @@ class Runner:
         self.metadata = _read_sidecar(os.path.splitext(model_path)[0] + ".json")
         try:
             self.session = onnxruntime.InferenceSession(model_path, providers=_providers(providers))
-        except (onnxruntime.capi.onnxruntime_pybind11_state.Fail,
-                onnxruntime.capi.onnxruntime_pybind11_state.InvalidProtobuf,
-                onnxruntime.capi.onnxruntime_pybind11_state.InvalidGraph) as error:
-            raise RunnerInputError(f"{model_path}: not a readable ONNX model "
-                                   f"({str(error).splitlines()[0][:200]})") from None
+        except (
+            onnxruntime.capi.onnxruntime_pybind11_state.Fail,
+            onnxruntime.capi.onnxruntime_pybind11_state.InvalidProtobuf,
+            onnxruntime.capi.onnxruntime_pybind11_state.InvalidGraph,
+        ) as error:
+            raise RunnerInputError(
+                f"{model_path}: not a readable ONNX model ({str(error).splitlines()[0][:200]})"
+            ) from None
         self.provider = self.session.get_providers()[0]
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
         if set(inputs) != {"image", "masks"}:
@@ -112,10 +115,14 @@ class Runner:
         """Masks per step: the model's own mask-input width when it is fixed, which the sidecar and
         the `ins_per` argument must then agree with; else the argument, the sidecar's, or 2."""
         fixed = model_slots if isinstance(model_slots, int) and model_slots > 0 else None
-        for source, value in (("ins_per", ins_per), (self.metadata.get("path"), self.metadata.get("ins_per"))):
+        for source, value in (
+            ("ins_per", ins_per),
+            (self.metadata.get("path"), self.metadata.get("ins_per")),
+        ):
             if value is not None and fixed is not None and int(value) != fixed:
-                raise RunnerInputError(f"{source}: ins_per {value}, but {model_path} takes {fixed} masks "
-                                       "per step")
+                raise RunnerInputError(
+                    f"{source}: ins_per {value}, but {model_path} takes {fixed} masks per step"
+                )
         return int(fixed or ins_per or self.metadata.get("ins_per") or 2)
 
     def step(self, image, masks):
@@ -132,22 +139,30 @@ class Runner:
         if image.ndim != 4 or image.shape[-1] != 3:
             raise RunnerInputError(f"image: expected (B, H, W, 3), got {image.shape}")
         if masks.ndim != 4 or masks.shape[:3] != image.shape[:3] or masks.shape[-1] < 1:
-            raise RunnerInputError(f"masks: expected (B, H, W, N ≥ 1) with (B, H, W) = {image.shape[:3]}, "
-                                   f"got {masks.shape}")
+            raise RunnerInputError(
+                f"masks: expected (B, H, W, N ≥ 1) with (B, H, W) = {image.shape[:3]}, got {masks.shape}"
+            )
         if image.shape[1] % 4 or image.shape[2] % 4 or min(image.shape[1:3]) < MIN_SIZE:
-            raise RunnerInputError(f"image: H×W {image.shape[1]}×{image.shape[2]} must be multiples of 4, "
-                                   f"at least {MIN_SIZE} (pass size= to resize)")
-        for name, values, meaning in (("image", image, "RGB scaled to [-1, 1]; translate() takes uint8"),
-                                      ("masks", masks, "−1 background, +1 instance; translate() takes "
-                                                       "binary masks")):
+            raise RunnerInputError(
+                f"image: H×W {image.shape[1]}×{image.shape[2]} must be multiples of 4, "
+                f"at least {MIN_SIZE} (pass size= to resize)"
+            )
+        for name, values, meaning in (
+            ("image", image, "RGB scaled to [-1, 1]; translate() takes uint8"),
+            ("masks", masks, "−1 background, +1 instance; translate() takes binary masks"),
+        ):
             if not np.all(np.isfinite(values)):
                 raise RunnerInputError(f"{name}: holds NaN or infinite values")
             if values.min() < -1.0 - RANGE_SLACK or values.max() > 1.0 + RANGE_SLACK:
-                raise RunnerInputError(f"{name}: values must lie in [-1, 1] ({meaning}), got "
-                                       f"[{values.min():g}, {values.max():g}]")
+                raise RunnerInputError(
+                    f"{name}: values must lie in [-1, 1] ({meaning}), got "
+                    f"[{values.min():g}, {values.max():g}]"
+                )
         if masks.min() == 0 and np.isin(masks, (0.0, 1.0)).all():
-            raise RunnerInputError("masks: 0/1 values; translate_float takes −1 for background, +1 for "
-                                   "instance (0/1 masks go to translate())")
+            raise RunnerInputError(
+                "masks: 0/1 values; translate_float takes −1 for background, +1 for "
+                "instance (0/1 masks go to translate())"
+            )
         return sequential_translate(self.step, image, masks, self.ins_per)
 
     def translate(self, image, masks, size=None):
@@ -169,8 +184,9 @@ class Runner:
         images = image if batched else [image]
         mask_sets = masks if batched else [masks]
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-            raise RunnerInputError(f"image: expected a uint8 NumPy array, got "
-                                   f"{getattr(image, 'dtype', type(image).__name__)}")
+            raise RunnerInputError(
+                f"image: expected a uint8 NumPy array, got {getattr(image, 'dtype', type(image).__name__)}"
+            )
         if image.ndim not in (3, 4) or image.shape[-1] != 3:
             raise RunnerInputError(f"image: expected (H, W, 3) or (B, H, W, 3) RGB, got {image.shape}")
         if len(mask_sets) != len(images):
@@ -180,8 +196,9 @@ class Runner:
         if len(target) != 2 or target[0] % 4 or target[1] % 4 or min(target) < MIN_SIZE:
             raise RunnerInputError(
                 f"size: H×W {'×'.join(map(str, target))} must be two multiples of 4, each at least {MIN_SIZE}"
-                if size is not None else f"image: H×W {height}×{width} must be multiples of 4, each at "
-                                         f"least {MIN_SIZE}; pass size= to resize"
+                if size is not None
+                else f"image: H×W {height}×{width} must be multiples of 4, each at "
+                f"least {MIN_SIZE}; pass size= to resize"
             )
         count = max(1, max(len(m) for m in mask_sets))
         floats = np.empty((len(images), *target, 3), np.float32)
@@ -191,11 +208,15 @@ class Runner:
             for k, mask in enumerate(instance_masks):
                 mask = np.asarray(mask)
                 if mask.shape != (height, width):
-                    raise RunnerInputError(f"masks[{k}]" + (f" of image {b}" if batched else "")
-                                           + f": shape {mask.shape}, the image is {height}×{width}")
+                    raise RunnerInputError(
+                        f"masks[{k}]"
+                        + (f" of image {b}" if batched else "")
+                        + f": shape {mask.shape}, the image is {height}×{width}"
+                    )
                 if mask.dtype != bool and not np.isin(mask, (0, 1, 255)).all():
-                    raise RunnerInputError(f"masks[{k}]: not binary (values other than 0/1/255); "
-                                           "threshold it first")
+                    raise RunnerInputError(
+                        f"masks[{k}]: not binary (values other than 0/1/255); threshold it first"
+                    )
                 binary = np.where(mask > 0, 1.0, -1.0).astype(np.float32)[..., None]
                 stacked[b, ..., k] = self._resize(binary, target)[..., 0]
         fake, fake_masks = self.translate_float(floats, stacked)
@@ -204,7 +225,7 @@ class Runner:
             pixels = self._resize(fake[b], (height, width))
             out_images.append(np.clip(np.round((pixels + 1.0) * 127.5), 0, 255).astype(np.uint8))
             back = self._resize(fake_masks[b], (height, width))
-            out_masks.append(np.moveaxis(back[..., :len(instance_masks)] > 0, -1, 0))
+            out_masks.append(np.moveaxis(back[..., : len(instance_masks)] > 0, -1, 0))
         if batched:
             return np.stack(out_images), out_masks
         return out_images[0], out_masks[0]

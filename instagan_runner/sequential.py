@@ -32,7 +32,7 @@ def sequential_translate(step, image, masks, ins_per):
     ordered = np.concatenate([ordered, padding], -1)
     outputs = []
     for start in range(0, ordered.shape[-1], ins_per):
-        chunk = np.ascontiguousarray(ordered[..., start:start + ins_per])
+        chunk = np.ascontiguousarray(ordered[..., start : start + ins_per])
         active = (chunk > -1).any(axis=(1, 2, 3))
         if not active.any():
             outputs.append(chunk)

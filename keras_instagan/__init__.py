@@ -7,6 +7,11 @@ from keras_instagan.networks import NLayerDiscriminator, ResnetGenerator, SetDis
 __version__ = "0.1.0"
 
 __all__ = [
-    "InstaGAN", "NLayerDiscriminator", "ResnetGenerator", "SetDiscriminator", "SetGenerator", "losses",
+    "InstaGAN",
+    "NLayerDiscriminator",
+    "ResnetGenerator",
+    "SetDiscriminator",
+    "SetGenerator",
+    "losses",
     "__version__",
 ]

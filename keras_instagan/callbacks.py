@@ -16,8 +16,17 @@ from keras_instagan import evaluation
 from keras_instagan.metrics import background_error
 
 PALETTE = np.array(
-    [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
-     [70, 240, 240], [240, 50, 230]], "float32",
+    [
+        [230, 25, 75],
+        [60, 180, 75],
+        [255, 225, 25],
+        [0, 130, 200],
+        [245, 130, 48],
+        [145, 30, 180],
+        [70, 240, 240],
+        [240, 50, 230],
+    ],
+    "float32",
 )
 
 
@@ -57,7 +66,7 @@ def overlay(image, masks=None):
     """`(H, W, 3)` in [-1, 1] and optional `(H, W, N)` masks → uint8 picture, each instance tinted."""
     picture = (np.asarray(image) + 1.0) * 127.5
     for k in range(0 if masks is None else masks.shape[-1]):
-        alpha = 0.5 * np.clip((masks[..., k:k + 1] + 1.0) / 2.0, 0.0, 1.0)
+        alpha = 0.5 * np.clip((masks[..., k : k + 1] + 1.0) / 2.0, 0.0, 1.0)
         picture = picture * (1 - alpha) + PALETTE[k % len(PALETTE)] * alpha
     return np.clip(picture, 0, 255).astype("uint8")
 
@@ -104,8 +113,10 @@ class SampleGrid(keras.callbacks.Callback):
             for b in range(len(rec)):
                 cells = []
                 for img, msk in ((image, masks), (fake, fake_masks), (rec, rec_masks)):
-                    cells += [upscale(overlay(img[b]), self.cell_size),
-                              upscale(overlay(img[b], msk[b]), self.cell_size)]
+                    cells += [
+                        upscale(overlay(img[b]), self.cell_size),
+                        upscale(overlay(img[b], msk[b]), self.cell_size),
+                    ]
                 grid.append(np.concatenate(cells, axis=1))
         os.makedirs(self.directory, exist_ok=True)
         Image.fromarray(np.concatenate(grid, axis=0)).save(
@@ -135,8 +146,11 @@ class QualityLog(keras.callbacks.Callback):
         if logs is None:
             return
         last = epoch + 1 == self.params.get("epochs")
-        rows = (evaluation.evaluate_model(self.model, self.data, self.judges)
-                if (epoch + 1) % self.every == 0 or last else {})
+        rows = (
+            evaluation.evaluate_model(self.model, self.data, self.judges)
+            if (epoch + 1) % self.every == 0 or last
+            else {}
+        )
         for direction in evaluation.SIDES:
             row = rows.get(direction, {})
             for metric in evaluation.METRICS:
@@ -160,9 +174,12 @@ class FirstStepTime(keras.callbacks.Callback):
         if self.fit_start is None:
             return
         now = time.perf_counter()
-        print(f"first training step done {now - self.start:.1f} s after start: "
-              f"{self.fit_start - self.start:.1f} s before fit began, "
-              f"{now - self.fit_start:.1f} s of tracing, compilation and the step", flush=True)
+        print(
+            f"first training step done {now - self.start:.1f} s after start: "
+            f"{self.fit_start - self.start:.1f} s before fit began, "
+            f"{now - self.fit_start:.1f} s of tracing, compilation and the step",
+            flush=True,
+        )
         self.fit_start = None
 
 

@@ -37,8 +37,9 @@ def domain_classifier(width=8, name="domain_classifier"):
     return keras.Model(inputs, outputs, name=name)
 
 
-def train_domain_classifier(images_a, images_b, masks_a=None, masks_b=None, epochs=8, width=8,
-                            batch_size=32, seed=0, verbose=0):
+def train_domain_classifier(
+    images_a, images_b, masks_a=None, masks_b=None, epochs=8, width=8, batch_size=32, seed=0, verbose=0
+):
     """Train `domain_classifier` to tell real A (label 0) from real B (label 1) images.
 
     With `masks_a`, `masks_b` it learns on `metrics.masked_images` (the input of the masked
@@ -57,10 +58,10 @@ def train_domain_classifier(images_a, images_b, masks_a=None, masks_b=None, epoc
     x = np.concatenate([images_a, images_b]).astype("float32")
     y = np.concatenate([np.zeros(len(images_a)), np.ones(len(images_b))]).astype("float32")
     keras.utils.set_random_seed(seed)
-    model = domain_classifier(width, name="masked_domain_classifier" if masks_a is not None
-                              else "domain_classifier")
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+    model = domain_classifier(
+        width, name="masked_domain_classifier" if masks_a is not None else "domain_classifier"
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
     return model
 
@@ -78,7 +79,7 @@ def predict(model, images, batch_size=64):
     """`model` on `images` in batches, inputs resized to its fixed size if it has one → NumPy."""
     outputs = []
     for start in range(0, len(images), batch_size):
-        batch = _fit_size(model, np.asarray(images[start:start + batch_size], "float32"))
+        batch = _fit_size(model, np.asarray(images[start : start + batch_size], "float32"))
         outputs.append(ops.convert_to_numpy(model(batch, training=False)))
     return np.concatenate(outputs)
 

@@ -42,15 +42,19 @@ def load_state_dict(path):
     try:
         import torch
     except ImportError:
-        sys.exit("keras_instagan.convert needs PyTorch to read .pth files: pip install 'keras-instagan[torch]' "
-                 "(on a machine without a GPU: pip install torch --index-url "
-                 "https://download.pytorch.org/whl/cpu)")
+        sys.exit(
+            "keras_instagan.convert needs PyTorch to read .pth files: pip install 'keras-instagan[torch]' "
+            "(on a machine without a GPU: pip install torch --index-url "
+            "https://download.pytorch.org/whl/cpu)"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError for objects other than tensors, others for bad bytes
-        raise ValueError(f"{path}: refused: not a readable state_dict of plain tensors (corrupt, or holding "
-                         f"other objects; PyTorch: {type(error).__name__}). Files are never loaded with "
-                         "code execution.") from None
+        raise ValueError(
+            f"{path}: refused: not a readable state_dict of plain tensors (corrupt, or holding "
+            f"other objects; PyTorch: {type(error).__name__}). Files are never loaded with "
+            "code execution."
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path}: expected a state_dict (a dict of tensors); got {type(state).__name__}.")
     return {key: value.detach().numpy() for key, value in state.items()}
@@ -76,6 +80,7 @@ def _generator_targets(model):
 
 def _discriminator_targets(model):
     """`{official key: (keras variable, transform)}` for a SetDiscriminator."""
+
     def official_v(layer):
         k, channels = layer.kernel_size, layer.kernel.shape[2]
         return lambda v: v.reshape(channels, k, k).transpose(1, 2, 0).reshape(-1)
@@ -103,8 +108,10 @@ def _assign(model, targets, state, source):
             misshapen.append(f"{key}: checkpoint {state[key].shape}, expected {tuple(variable.shape)}")
     if missing or unexpected or misshapen:
         lines = [f"missing: {k}" for k in missing] + [f"unexpected: {k}" for k in unexpected]
-        raise ValueError(f"{source}: does not fit {type(model).__name__}:\n  "
-                         + "\n  ".join(lines + [f"misshapen: {m}" for m in misshapen]))
+        raise ValueError(
+            f"{source}: does not fit {type(model).__name__}:\n  "
+            + "\n  ".join(lines + [f"misshapen: {m}" for m in misshapen])
+        )
     for key, (variable, transform) in targets.items():
         variable.assign(np.asarray(transform(state[key]) if transform else state[key], "float32"))
     return model
@@ -123,7 +130,9 @@ def generator_from_state_dict(state, source="state_dict", name=None):
 def discriminator_from_state_dict(state, source="state_dict", name=None):
     """A `SetDiscriminator` holding an official `NLayerSetDiscriminator` state_dict (u, v included)."""
     if "feature_img.0.module.weight_bar" not in state:
-        raise ValueError(f"{source}: no `feature_img.0.module.weight_bar`; not an official set discriminator.")
+        raise ValueError(
+            f"{source}: no `feature_img.0.module.weight_bar`; not an official set discriminator."
+        )
     ndf = state["feature_img.0.module.weight_bar"].shape[0]
     n_layers = len([k for k in state if re.match(r"feature_img\.\d+\.module\.weight_bar$", k)])
     model = SetDiscriminator(ndf=ndf, n_layers=n_layers, name=name)
@@ -135,12 +144,12 @@ def convert(checkpoints_dir, epoch, out):
     found = {n: os.path.join(checkpoints_dir, f"{epoch}_net_{n}.pth") for n in NETWORKS}
     found = {n: p for n, p in found.items() if os.path.exists(p)}
     if not found:
-        raise FileNotFoundError(
-            f"{checkpoints_dir}: no {epoch}_net_{{G_A,G_B,D_A,D_B}}.pth files found."
-        )
+        raise FileNotFoundError(f"{checkpoints_dir}: no {epoch}_net_{{G_A,G_B,D_A,D_B}}.pth files found.")
     if os.path.isdir(out) and os.listdir(out):
-        raise ValueError(f"{out}: not empty; convert into a new folder (a run's networks, config and state "
-                         "must come from one source)")
+        raise ValueError(
+            f"{out}: not empty; convert into a new folder (a run's networks, config and state "
+            "must come from one source)"
+        )
     config = {"converted_from": os.path.abspath(checkpoints_dir), "epoch": str(epoch)}
     models = {}  # all read and checked before anything is written: no half-written run
     for name, path in found.items():

@@ -52,8 +52,10 @@ def cluster_task(environ=None):
     is missing or malformed."""
     text = (os.environ if environ is None else environ).get("TF_CONFIG")
     if not text:
-        raise ValueError("--strategy multiworker needs TF_CONFIG (or --workers host:port,... and "
-                         "--worker_index i, which write it)")
+        raise ValueError(
+            "--strategy multiworker needs TF_CONFIG (or --workers host:port,... and "
+            "--worker_index i, which write it)"
+        )
     try:
         config = json.loads(text)
         cluster, task = config["cluster"], config["task"]

@@ -29,20 +29,34 @@ import numpy as np
 from keras_instagan import classifier, metrics
 
 SIDES = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
-METRICS = ("background_error", "instances_kept", "shape_instances", "shape_components",
-           "classification", "classification_masked", "fid", "kid")
+METRICS = (
+    "background_error",
+    "instances_kept",
+    "shape_instances",
+    "shape_components",
+    "classification",
+    "classification_masked",
+    "fid",
+    "kid",
+)
 COLUMNS = (
-    ("background_error", "bg err ↓", 2), ("instances_kept", "inst kept ↑", 3),
-    ("shape_instances", "shape inst ↑", 3), ("shape_components", "shape comp ↑", 3),
-    ("classification", "cls ↑", 3), ("classification_masked", "cls masked ↑", 3),
-    ("fid", "FID ↓", 3), ("kid", "KID ↓", 3),
+    ("background_error", "bg err ↓", 2),
+    ("instances_kept", "inst kept ↑", 3),
+    ("shape_instances", "shape inst ↑", 3),
+    ("shape_components", "shape comp ↑", 3),
+    ("classification", "cls ↑", 3),
+    ("classification_masked", "cls masked ↑", 3),
+    ("fid", "FID ↓", 3),
+    ("kid", "KID ↓", 3),
 )
 
 
 def translate_all(model, images, masks, direction, batch_size=16):
     """`model.translate` over `(n, H, W, 3)` images and `(n, H, W, N)` masks in batches."""
-    outputs = [model.translate(images[i:i + batch_size], masks[i:i + batch_size], direction)
-               for i in range(0, len(images), batch_size)]
+    outputs = [
+        model.translate(images[i : i + batch_size], masks[i : i + batch_size], direction)
+        for i in range(0, len(images), batch_size)
+    ]
     return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
 
 
@@ -55,8 +69,7 @@ def _shape_components(components_in, components_out, target, candidates):
     """Σ hits / Σ max(components in, out) over samples, given both lists of component masks."""
     hits = total = 0
     for before, after in zip(components_in, components_out):
-        hits += sum(metrics.shape_of(after[..., k], candidates) == target
-                    for k in range(after.shape[-1]))
+        hits += sum(metrics.shape_of(after[..., k], candidates) == target for k in range(after.shape[-1]))
         total += max(before.shape[-1], after.shape[-1])
     return hits / total if total else float("nan")
 
@@ -95,17 +108,21 @@ class Judges:
 
         - `plain`, `masked`: the classifier's balanced accuracy (mean of the per-domain accuracies),
           at least `MIN_ACCURACY`;
-        - `features` (with at least 4 images per domain): FID between the two domains over the larger FID between the halves of one
-          domain, at least `MIN_SEPARATION` (features that separate nothing make FID/KID noise).
+        - `features` (with at least 4 images per domain): FID between the two domains over the larger
+          FID between the halves of one domain, at least `MIN_SEPARATION` (features that separate
+          nothing make FID/KID noise).
         """
         results = {}
         for key, model in (("plain", self.plain), ("masked", self.masked)):
             if model is None:
                 continue
-            shown = {side: (data[side][0] if key == "plain" else metrics.masked_images(*data[side]))
-                     for side in "AB"}
-            accuracy = np.mean([metrics.classification_score(classifier.predict(model, shown[side]), side)
-                                for side in "AB"])
+            shown = {
+                side: (data[side][0] if key == "plain" else metrics.masked_images(*data[side]))
+                for side in "AB"
+            }
+            accuracy = np.mean(
+                [metrics.classification_score(classifier.predict(model, shown[side]), side) for side in "AB"]
+            )
             results[key] = (float(accuracy), bool(accuracy >= self.MIN_ACCURACY))
         if min(len(data[side][0]) for side in "AB") < 4:  # too few for two halves of two images
             self.refused = {key for key, (_, passed) in results.items() if not passed}
@@ -128,8 +145,11 @@ class Judges:
     @classmethod
     def load(cls, directory, shapes=None):
         """The judges `save` wrote to `directory` (no separate feature extractor)."""
-        models = {key: keras.saving.load_model(os.path.join(directory, filename), compile=False)
-                  for key, filename in cls.FILES.items() if os.path.exists(os.path.join(directory, filename))}
+        models = {
+            key: keras.saving.load_model(os.path.join(directory, filename), compile=False)
+            for key, filename in cls.FILES.items()
+            if os.path.exists(os.path.join(directory, filename))
+        }
         if "plain" not in models:
             raise FileNotFoundError(f"{directory}: no {cls.FILES['plain']} (written by Judges.save)")
         return cls(models["plain"], models.get("masked"), shapes=shapes)
@@ -146,10 +166,10 @@ class Judges:
                 translated masks), "unchanged" (the input itself: shape scores, no instance count).
         """
         (image, masks), (fake, fake_masks) = source, translated
-        row = {"background_error": float(np.nanmean(
-            metrics.background_error(image, fake, masks, fake_masks)))}
-        row["instances_kept"] = (metrics.instance_fidelity(masks, fake_masks) if kind == "instagan"
-                                 else None)
+        row = {
+            "background_error": float(np.nanmean(metrics.background_error(image, fake, masks, fake_masks)))
+        }
+        row["instances_kept"] = metrics.instance_fidelity(masks, fake_masks) if kind == "instagan" else None
         components = None
         if kind == "merged" or (kind != "image" and self.shapes is not None):
             components = _union_components(masks), _union_components(fake_masks)
@@ -159,16 +179,24 @@ class Judges:
             shape = self.shapes[target]
             row["shape_instances"] = (
                 metrics.shape_score(fake_masks, shape, reference=masks, candidates=self.candidates)
-                if kind in ("instagan", "unchanged") else None)
-            row["shape_components"] = (_shape_components(*components, shape, self.candidates)
-                                       if components is not None else None)
-        row["classification"] = (None if "plain" in self.refused else metrics.classification_score(
-            classifier.predict(self.plain, fake), target))
+                if kind in ("instagan", "unchanged")
+                else None
+            )
+            row["shape_components"] = (
+                _shape_components(*components, shape, self.candidates) if components is not None else None
+            )
+        row["classification"] = (
+            None
+            if "plain" in self.refused
+            else metrics.classification_score(classifier.predict(self.plain, fake), target)
+        )
         if self.masked is not None:
             shown = metrics.masked_images(fake, fake_masks)
-            row["classification_masked"] = (None if "masked" in self.refused else
-                                            metrics.classification_score(classifier.predict(self.masked, shown),
-                                                                         target))
+            row["classification_masked"] = (
+                None
+                if "masked" in self.refused
+                else metrics.classification_score(classifier.predict(self.masked, shown), target)
+            )
         row["fid"] = row["kid"] = None
         if "features" not in self.refused:
             fake_features = classifier.features(self.extractor, fake)
@@ -187,13 +215,16 @@ class Judges:
             shape = self.shapes[target_side]
             real["shape_instances"] = metrics.shape_score(target[1], shape, candidates=self.candidates)
             components = _union_components(target[1])
-            real["shape_components"] = _shape_components(components, components, shape,
-                                                          self.candidates)
-        real["classification"] = (None if "plain" in self.refused else metrics.classification_score(
-            classifier.predict(self.plain, target[0]), target_side))
+            real["shape_components"] = _shape_components(components, components, shape, self.candidates)
+        real["classification"] = (
+            None
+            if "plain" in self.refused
+            else metrics.classification_score(classifier.predict(self.plain, target[0]), target_side)
+        )
         if self.masked is not None and "masked" not in self.refused:
             real["classification_masked"] = metrics.classification_score(
-                classifier.predict(self.masked, metrics.masked_images(*target)), target_side)
+                classifier.predict(self.masked, metrics.masked_images(*target)), target_side
+            )
         real["fid"] = real["kid"] = None
         return {"input unchanged": unchanged, "real target": real}
 
@@ -211,7 +242,7 @@ def train_judges(training_data, shapes=None, plain=None, masked=None, extractor=
 
 
 def kind_of(model):
-    """"instagan", "merged" or "image": how a model's translated masks are scored."""
+    """ "instagan", "merged" or "image": how a model's translated masks are scored."""
     return {"set": "instagan", "resnet_seg": "merged", "resnet": "image"}[model.netG]
 
 
@@ -221,8 +252,9 @@ def evaluate_model(model, data, judges, directions=("AtoB", "BtoA"), batch_size=
     for direction in directions:
         source_side, target_side = SIDES[direction]
         translated = translate_all(model, *data[source_side], direction, batch_size)
-        rows[direction] = judges.score(data[source_side], translated, data[target_side], target_side,
-                                       kind=kind_of(model))
+        rows[direction] = judges.score(
+            data[source_side], translated, data[target_side], target_side, kind=kind_of(model)
+        )
     return rows
 
 

@@ -68,7 +68,10 @@ def export_litert(generator, path, ins_per, fp16=False):
     fp16 stores the weights as float16 (half the size)."""
     options = {}
     if fp16:
-        options = {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": {"supported_types": [tf.float16]}}
+        options = {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "target_spec": {"supported_types": [tf.float16]},
+        }
     generator.export(path, format="litert", input_signature=[signature(ins_per)], verbose=False, **options)
     return path
 
@@ -80,7 +83,7 @@ def sample_inputs(ins_per, height=64, width=64, batch=1, seed=0):
     masks = -np.ones((batch, height, width, ins_per), np.float32)
     for k in range(max(1, ins_per - 1)):
         top, left = rng.integers(0, height // 2), rng.integers(0, width // 2)
-        masks[:, top:top + height // 3, left:left + width // 3, k] = 1.0
+        masks[:, top : top + height // 3, left : left + width // 3, k] = 1.0
     return image, masks
 
 
@@ -88,8 +91,9 @@ def run_onnx(path, image, masks):
     import onnxruntime
 
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    outputs = dict(zip([o.name for o in session.get_outputs()],
-                       session.run(None, {"image": image, "masks": masks})))
+    outputs = dict(
+        zip([o.name for o in session.get_outputs()], session.run(None, {"image": image, "masks": masks}))
+    )
     return outputs["fake_image"], outputs["fake_masks"]
 
 
@@ -128,8 +132,9 @@ def load_generator(source, direction):
     return keras.saving.load_model(path, compile=False), config
 
 
-def export_generator(source, direction="AtoB", formats=FORMATS, out_dir=".", ins_per=None, fp16=False,
-                     check_size=(64, 64)):
+def export_generator(
+    source, direction="AtoB", formats=FORMATS, out_dir=".", ins_per=None, fp16=False, check_size=(64, 64)
+):
     """Export one generator of a run (or a `.keras` generator) and check every artifact.
 
     Returns `{path: max abs difference to Keras}`; raises `ExportMismatchError` above the tolerance.
@@ -142,27 +147,41 @@ def export_generator(source, direction="AtoB", formats=FORMATS, out_dir=".", ins
     if unknown:
         raise ValueError(f"unknown formats {sorted(unknown)}; known: {FORMATS}")
     os.makedirs(out_dir, exist_ok=True)
-    stem = os.path.join(out_dir, f"G_{direction}" if source.endswith(".keras") else
-                        {"AtoB": "G_A", "BtoA": "G_B"}[direction])
+    stem = os.path.join(
+        out_dir, f"G_{direction}" if source.endswith(".keras") else {"AtoB": "G_A", "BtoA": "G_B"}[direction]
+    )
     image, masks = sample_inputs(ins_per, *check_size)
     report = {}
     for kind in formats:
         precision = "fp16" if fp16 and kind == "litert" else "fp32"
         path = stem + (".onnx" if kind == "onnx" else ("_fp16" if precision == "fp16" else "") + ".tflite")
-        (export_onnx if kind == "onnx" else export_litert)(generator, path, ins_per, **(
-            {"fp16": fp16} if kind == "litert" else {}))
+        (export_onnx if kind == "onnx" else export_litert)(
+            generator, path, ins_per, **({"fp16": fp16} if kind == "litert" else {})
+        )
         difference = max_difference(generator, path, kind, image, masks)
         metadata = {
-            "format": kind, "precision": precision, "direction": direction, "ins_per": ins_per,
-            "ngf": generator.ngf, "n_blocks": generator.n_blocks, "source": os.path.abspath(source),
-            "inputs": {"image": "float32 (B, H, W, 3) in [-1, 1]",
-                       "masks": f"float32 (B, H, W, {ins_per}) in [-1, 1], -1 background, +1 instance, "
-                                "empty slots all -1"},
-            "outputs": {"fake_image": "float32 (B, H, W, 3) in [-1, 1]",
-                        "fake_masks": f"float32 (B, H, W, {ins_per}) in [-1, 1]"},
+            "format": kind,
+            "precision": precision,
+            "direction": direction,
+            "ins_per": ins_per,
+            "ngf": generator.ngf,
+            "n_blocks": generator.n_blocks,
+            "source": os.path.abspath(source),
+            "inputs": {
+                "image": "float32 (B, H, W, 3) in [-1, 1]",
+                "masks": f"float32 (B, H, W, {ins_per}) in [-1, 1], -1 background, +1 instance, "
+                "empty slots all -1",
+            },
+            "outputs": {
+                "fake_image": "float32 (B, H, W, 3) in [-1, 1]",
+                "fake_masks": f"float32 (B, H, W, {ins_per}) in [-1, 1]",
+            },
             "size_rule": "H and W multiples of 4; B, H, W dynamic",
-            "check": {"size": list(check_size), "max_abs_diff_to_keras": difference,
-                      "tolerance": TOLERANCE[precision]},
+            "check": {
+                "size": list(check_size),
+                "max_abs_diff_to_keras": difference,
+                "tolerance": TOLERANCE[precision],
+            },
             "versions": _versions(kind),
         }
         with open(os.path.splitext(path)[0] + ".json", "w") as f:
@@ -176,8 +195,11 @@ def export_generator(source, direction="AtoB", formats=FORMATS, out_dir=".", ins
 
 
 def _versions(kind):
-    versions = {"keras_instagan": keras_instagan.__version__, "keras": keras.__version__,
-                "tensorflow": tf.__version__}
+    versions = {
+        "keras_instagan": keras_instagan.__version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+    }
     if kind == "onnx":
         import onnx
         import tf2onnx

@@ -176,12 +176,15 @@ def _tap_sum(t, k, out):
         for i in range(k):
             for j in range(k):
                 c = (i * k + j) * out
-                y = y + t[:, crop(i), crop(j), c:c + out]
+                y = y + t[:, crop(i), crop(j), c : c + out]
 
         def grad(*args, upstream=None):
             g = args[0] if upstream is None else upstream
-            shifted = [ops.pad(g, ((0, 0), (i, k - 1 - i), (j, k - 1 - j), (0, 0)))
-                       for i in range(k) for j in range(k)]
+            shifted = [
+                ops.pad(g, ((0, 0), (i, k - 1 - i), (j, k - 1 - j), (0, 0)))
+                for i in range(k)
+                for j in range(k)
+            ]
             return ops.concatenate(shifted, axis=-1)
 
         return y, grad
@@ -192,7 +195,7 @@ def _tap_sum(t, k, out):
 def _windows(t, k, strides, rows, cols):
     """`(B, H, W, C)` → `(B·rows·cols, k·k·C)`: the k×k windows at stride s, as k·k strided slices."""
     span = ((rows - 1) * strides + 1, (cols - 1) * strides + 1)
-    slices = [t[:, i:i + span[0]:strides, j:j + span[1]:strides] for i in range(k) for j in range(k)]
+    slices = [t[:, i : i + span[0] : strides, j : j + span[1] : strides] for i in range(k) for j in range(k)]
     return ops.reshape(ops.concatenate(slices, axis=-1), (-1, k * k * t.shape[-1]))
 
 
@@ -212,10 +215,10 @@ def window_grad_conv(x, kernel, strides):
 
         def grad(*args, upstream=None):
             g = args[0] if upstream is None else upstream
-            dx = ops.conv_transpose(g, kernel, strides=strides, padding="valid",
-                                    output_padding=extra if any(extra) else None)
-            dk = ops.matmul(ops.transpose(_windows(x, k, strides, rows, cols)),
-                            ops.reshape(g, (-1, out)))
+            dx = ops.conv_transpose(
+                g, kernel, strides=strides, padding="valid", output_padding=extra if any(extra) else None
+            )
+            dk = ops.matmul(ops.transpose(_windows(x, k, strides, rows, cols)), ops.reshape(g, (-1, out)))
             return dx, ops.reshape(dk, (k, k, channels, out))
 
         return y, grad
@@ -240,8 +243,9 @@ def window_grad_conv_transpose(x, kernel, strides):
         def grad(*args, upstream=None):
             g = args[0] if upstream is None else upstream
             dx = ops.conv(g, kernel, strides=strides, padding="valid")
-            dk = ops.matmul(ops.transpose(_windows(g, k, strides, rows, cols)),
-                            ops.reshape(x, (-1, channels)))
+            dk = ops.matmul(
+                ops.transpose(_windows(g, k, strides, rows, cols)), ops.reshape(x, (-1, channels))
+            )
             return dx, ops.reshape(dk, (k, k, out, channels))
 
         return y, grad
@@ -255,9 +259,9 @@ def window_grad_conv_transpose(x, kernel, strides):
 _WINOGRAD_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], "float32")
 _WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], "float32")
 _WINOGRAD_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], "float32")
-_WINOGRAD_TILES = np.kron(_WINOGRAD_BT, _WINOGRAD_BT)      # (16, 16): input tile → transformed
-_WINOGRAD_KERNEL = np.kron(_WINOGRAD_G, _WINOGRAD_G)       # (16, 9): kernel → transformed
-_WINOGRAD_OUTPUTS = np.kron(_WINOGRAD_AT, _WINOGRAD_AT)    # (4, 16): products → 2×2 outputs
+_WINOGRAD_TILES = np.kron(_WINOGRAD_BT, _WINOGRAD_BT)  # (16, 16): input tile → transformed
+_WINOGRAD_KERNEL = np.kron(_WINOGRAD_G, _WINOGRAD_G)  # (16, 9): kernel → transformed
+_WINOGRAD_OUTPUTS = np.kron(_WINOGRAD_AT, _WINOGRAD_AT)  # (4, 16): products → 2×2 outputs
 
 
 def winograd_conv(x, kernel):
@@ -292,7 +296,7 @@ def winograd_conv(x, kernel):
     products = ops.matmul(ops.reshape(tiles, (16, -1, channels)), ops.reshape(weights, (16, channels, out)))
     y = ops.matmul(constant(_WINOGRAD_OUTPUTS), ops.reshape(products, (16, -1)))
     y = ops.transpose(ops.reshape(y, (2, 2, -1, rows, cols, out)), (2, 3, 0, 4, 1, 5))
-    return ops.reshape(y, (-1, 2 * rows, 2 * cols, out))[:, :height - 2, :width - 2]
+    return ops.reshape(y, (-1, 2 * rows, 2 * cols, out))[:, : height - 2, : width - 2]
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -317,8 +321,13 @@ class TorchConv2D(layers.Conv2D):
     @property
     def thin(self):
         """Whether `training=True` calls compute this convolution with `thin_conv`."""
-        return (self.filters <= THIN_CHANNELS and self.kernel_size[0] > 1 and self.groups == 1
-                and self.strides == (1, 1) and self.dilation_rate == (1, 1))
+        return (
+            self.filters <= THIN_CHANNELS
+            and self.kernel_size[0] > 1
+            and self.groups == 1
+            and self.strides == (1, 1)
+            and self.dilation_rate == (1, 1)
+        )
 
     def call(self, x, training=False):
         x = torch_zero_pad(x, self.torch_padding)
@@ -338,8 +347,12 @@ class TorchConv2D(layers.Conv2D):
     @property
     def _plain(self):
         """Square kernel and strides, no groups or dilation: the forms of `xla_kernels` apply."""
-        return (self.groups == 1 and self.dilation_rate == (1, 1)
-                and self.kernel_size[0] == self.kernel_size[1] and self.strides[0] == self.strides[1])
+        return (
+            self.groups == 1
+            and self.dilation_rate == (1, 1)
+            and self.kernel_size[0] == self.kernel_size[1]
+            and self.strides[0] == self.strides[1]
+        )
 
     @property
     def _winograd(self):
@@ -457,16 +470,23 @@ class SpectralConv2D(layers.Layer):
     def build(self, input_shape):
         k, channels = self.kernel_size, int(input_shape[-1])
         self.kernel = self.add_weight(
-            name="kernel", shape=(k, k, channels, self.filters),
+            name="kernel",
+            shape=(k, k, channels, self.filters),
             initializer=discriminator_kernel_initializer(),
         )
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
         self.u = self.add_weight(
-            name="u", shape=(self.filters,), initializer="random_normal", trainable=False,
+            name="u",
+            shape=(self.filters,),
+            initializer="random_normal",
+            trainable=False,
             aggregation="only_first_replica",
         )
         self.v = self.add_weight(
-            name="v", shape=(k * k * channels,), initializer="random_normal", trainable=False,
+            name="v",
+            shape=(k * k * channels,),
+            initializer="random_normal",
+            trainable=False,
             aggregation="only_first_replica",
         )
         self.u.assign(_l2_normalize(self.u))

@@ -16,6 +16,7 @@ import numpy as np
 
 from keras_instagan.data.shapes import fill
 
+
 def background_error(image, translated, masks, translated_masks):
     """Mean |image − translated| outside the union of the input and translated masks, 0–255 units.
 
@@ -38,8 +39,9 @@ def connected_components(mask):
     big = mask.size + 1
     while True:  # every pixel takes the smallest label among itself and its 4 neighbours in the mask
         padded = np.pad(np.where(mask, labels, big), 1, constant_values=big)
-        neighbours = np.stack([padded[1:-1, 1:-1], padded[:-2, 1:-1], padded[2:, 1:-1],
-                               padded[1:-1, :-2], padded[1:-1, 2:]])
+        neighbours = np.stack(
+            [padded[1:-1, 1:-1], padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]]
+        )
         updated = np.where(mask, neighbours.min(0), 0)
         if np.array_equal(updated, labels):
             break
@@ -109,7 +111,7 @@ def shape_of(mask, candidates=("square", "ellipse")):
         return None
     top, left = rows[0], cols[0]
     height, width = rows[-1] + 1 - top, cols[-1] + 1 - left
-    y, x = np.mgrid[0:mask.shape[0], 0:mask.shape[1]] + 0.5
+    y, x = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]] + 0.5
     area = mask.sum()
     best, best_iou = None, -1.0
     for shape in candidates:
@@ -188,8 +190,9 @@ def frechet_distance(features_1, features_2):
     for name, f in (("features_1", f1), ("features_2", f2)):
         if f.ndim != 2 or len(f) < 2:
             raise ValueError(f"frechet_distance: {name} must be (n, d) with n >= 2; got {f.shape}.")
-    return gaussian_frechet_distance(f1.mean(0), np.cov(f1, rowvar=False),
-                                     f2.mean(0), np.cov(f2, rowvar=False))
+    return gaussian_frechet_distance(
+        f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False)
+    )
 
 
 def polynomial_mmd2(features_1, features_2):
@@ -198,8 +201,11 @@ def polynomial_mmd2(features_1, features_2):
     d = f1.shape[1]
     k11, k22, k12 = ((a @ b.T / d + 1) ** 3 for a, b in ((f1, f1), (f2, f2), (f1, f2)))
     m, n = len(f1), len(f2)
-    return float((k11.sum() - np.trace(k11)) / (m * (m - 1)) + (k22.sum() - np.trace(k22)) / (n * (n - 1))
-                 - 2 * k12.mean())
+    return float(
+        (k11.sum() - np.trace(k11)) / (m * (m - 1))
+        + (k22.sum() - np.trace(k22)) / (n * (n - 1))
+        - 2 * k12.mean()
+    )
 
 
 def kernel_distance(features_1, features_2, subsets=10, subset_size=100, seed=0):
@@ -210,6 +216,10 @@ def kernel_distance(features_1, features_2, subsets=10, subset_size=100, seed=0)
     if size < 2:
         raise ValueError(f"kernel_distance: need at least 2 vectors per set; got {len(f1)} and {len(f2)}.")
     rng = np.random.default_rng(seed)
-    values = [polynomial_mmd2(f1[rng.choice(len(f1), size, replace=False)],
-                              f2[rng.choice(len(f2), size, replace=False)]) for _ in range(subsets)]
+    values = [
+        polynomial_mmd2(
+            f1[rng.choice(len(f1), size, replace=False)], f2[rng.choice(len(f2), size, replace=False)]
+        )
+        for _ in range(subsets)
+    ]
     return float(np.mean(values)), float(np.std(values))

@@ -46,8 +46,16 @@ from keras_instagan.pool import FakePool
 DIRECTIONS = ("AtoB", "BtoA")
 # Each loss term and the domain whose instances drive it ("idt_A" is G_A's identity loss on B input).
 LOSS_SOURCES = {
-    "G_A": "A", "cyc_A": "A", "ctx_A": "A", "D_A": "A", "idt_B": "A",
-    "G_B": "B", "cyc_B": "B", "ctx_B": "B", "D_B": "B", "idt_A": "B",
+    "G_A": "A",
+    "cyc_A": "A",
+    "ctx_A": "A",
+    "D_A": "A",
+    "idt_B": "A",
+    "G_B": "B",
+    "cyc_B": "B",
+    "ctx_B": "B",
+    "D_B": "B",
+    "idt_A": "B",
 }
 
 
@@ -59,12 +67,15 @@ def _global_sum(x):
 def _multi_worker():
     """Whether the current strategy spans several workers (Keras' own test for its multi-worker path)."""
     strategy = tf.distribute.get_strategy()
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
-        strategy.extended._in_multi_worker_mode()
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and strategy.extended._in_multi_worker_mode()
+    )
 
 
 def _with_xla_kernels(function):
-    """`function` traced inside `layers.xla_kernels()`: for the XLA programs of `compile(jit_compile=True)`."""
+    """`function` traced inside `layers.xla_kernels()`: the XLA programs of `compile(jit_compile=True)`."""
+
     def traced(*args):
         with xla_kernels():
             return function(*args)
@@ -102,8 +113,18 @@ class InstaGAN(keras.Model):
     """
 
     def __init__(
-        self, ngf=64, ndf=64, n_blocks=9, n_layers=3, ins_max=4, ins_per=2, pool_size=50, seed=None,
-        netG="set", netD="set", **kwargs,
+        self,
+        ngf=64,
+        ndf=64,
+        n_blocks=9,
+        n_layers=3,
+        ins_max=4,
+        ins_per=2,
+        pool_size=50,
+        seed=None,
+        netG="set",
+        netD="set",
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if netG == "set" and (ins_per < 1 or ins_max < ins_per):
@@ -148,8 +169,15 @@ class InstaGAN(keras.Model):
         self.built = True
 
     def compile(
-        self, g_optimizer=None, d_optimizer=None, lambda_A=10.0, lambda_B=10.0, lambda_idt=1.0,
-        lambda_ctx=1.0, jit_compile=False, **kwargs,
+        self,
+        g_optimizer=None,
+        d_optimizer=None,
+        lambda_A=10.0,
+        lambda_B=10.0,
+        lambda_idt=1.0,
+        lambda_ctx=1.0,
+        jit_compile=False,
+        **kwargs,
     ):
         """Optimizers and loss weights. Defaults: Adam(2e-4, β1 0.5) and the official λ's.
 
@@ -176,8 +204,12 @@ class InstaGAN(keras.Model):
         d_optimizer = d_optimizer or _default_adam()
         self.d_optimizer_A = d_optimizer
         self.d_optimizer_B = d_optimizer.__class__.from_config(d_optimizer.get_config())
-        self.lambdas = {"A": float(lambda_A), "B": float(lambda_B), "idt": float(lambda_idt),
-                        "ctx": float(lambda_ctx)}
+        self.lambdas = {
+            "A": float(lambda_A),
+            "B": float(lambda_B),
+            "idt": float(lambda_idt),
+            "ctx": float(lambda_ctx),
+        }
         self.g_optimizer.build(self.G_A.trainable_variables + self.G_B.trainable_variables)
         self.d_optimizer_A.build(self.D_A.trainable_variables)
         self.d_optimizer_B.build(self.D_B.trainable_variables)
@@ -235,6 +267,7 @@ class InstaGAN(keras.Model):
         With `compile(jit_compile=True)` each update is one XLA program (`_compiled`) and the
         network is called inline. Otherwise each network is one `tf.function` of its own, traced once
         instead of once per call (3× faster tracing)."""
+
         def call(inputs):
             if not input_gradients:
                 inputs = [ops.stop_gradient(x) for x in inputs]
@@ -264,11 +297,11 @@ class InstaGAN(keras.Model):
             rec, same, original = rec[:1], same[:1], original[:1]
         gan = _active_mean(losses.lsgan_loss(d_verdict, 1.0), active, count)
         cyc = lam * _active_mean(losses.cycle_loss(rec, original), active, count)
-        idt = lam * self.lambdas["idt"] * _active_mean(
-            losses.identity_loss(same, original), active, count
-        )
-        ctx = lam * self.lambdas["ctx"] * _active_mean(
-            losses.context_loss(x, fake[0], masks, fake[1]), active, count
+        idt = lam * self.lambdas["idt"] * _active_mean(losses.identity_loss(same, original), active, count)
+        ctx = (
+            lam
+            * self.lambdas["ctx"]
+            * _active_mean(losses.context_loss(x, fake[0], masks, fake[1]), active, count)
         )
         return gan, cyc, idt, ctx
 
@@ -277,8 +310,12 @@ class InstaGAN(keras.Model):
         if self.merge_masks:
             masks_a, masks_b = merged_mask(masks_a), merged_mask(masks_b)
             data = (image_a, masks_a), (image_b, masks_b)
-        state = {"x_a": image_a, "x_b": image_b,
-                 "made_b": -ops.ones_like(masks_a), "made_a": -ops.ones_like(masks_b)}
+        state = {
+            "x_a": image_a,
+            "x_b": image_b,
+            "made_b": -ops.ones_like(masks_a),
+            "made_a": -ops.ones_like(masks_b),
+        }
         for i in range(self.steps):
             state = self.sequential_step(i, data, state)
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
@@ -309,24 +346,45 @@ class InstaGAN(keras.Model):
         count_a, count_b = _global_sum(ops.sum(active_a)), _global_sum(ops.sum(active_b))
         update = self._update("generator_update", self._generator_update)
         grads, terms, fake_b, fake_a, made_b, made_a = update(
-            x_a, x_b, a_i, b_i, state["made_b"], state["made_a"], in_chunk,
-            active_a, active_b, count_a, count_b,
+            x_a,
+            x_b,
+            a_i,
+            b_i,
+            state["made_b"],
+            state["made_a"],
+            in_chunk,
+            active_a,
+            active_b,
+            count_a,
+            count_b,
         )
         g_vars = self.G_A.trainable_variables + self.G_B.trainable_variables
-        self._run_if(
-            count_a + count_b > 0, lambda: self._apply_gradients(self.g_optimizer, grads, g_vars)
-        )
+        self._run_if(count_a + count_b > 0, lambda: self._apply_gradients(self.g_optimizer, grads, g_vars))
 
         fake_b_all = ops.concatenate([fake_b[0], made_b], axis=-1)
         fake_a_all = ops.concatenate([fake_a[0], made_a], axis=-1)
-        d_a = self._run_if(count_a > 0, lambda: self._discriminator_step(
-            self.D_A, self.d_optimizer_A, (image_b, masks_b), self.pool_B(fake_b_all, active_a),
-            active_a, count_a,
-        ))
-        d_b = self._run_if(count_b > 0, lambda: self._discriminator_step(
-            self.D_B, self.d_optimizer_B, (image_a, masks_a), self.pool_A(fake_a_all, active_b),
-            active_b, count_b,
-        ))
+        d_a = self._run_if(
+            count_a > 0,
+            lambda: self._discriminator_step(
+                self.D_A,
+                self.d_optimizer_A,
+                (image_b, masks_b),
+                self.pool_B(fake_b_all, active_a),
+                active_a,
+                count_a,
+            ),
+        )
+        d_b = self._run_if(
+            count_b > 0,
+            lambda: self._discriminator_step(
+                self.D_B,
+                self.d_optimizer_B,
+                (image_a, masks_a),
+                self.pool_A(fake_a_all, active_b),
+                active_b,
+                count_b,
+            ),
+        )
 
         values = {**terms, "D_A": d_a, "D_B": d_b}
         counts = {"A": count_a, "B": count_b}
@@ -342,8 +400,9 @@ class InstaGAN(keras.Model):
             "made_a": ops.stop_gradient(made_a),
         }
 
-    def _generator_update(self, x_a, x_b, a_i, b_i, made_b, made_a, in_chunk, active_a, active_b,
-                          count_a, count_b):
+    def _generator_update(
+        self, x_a, x_b, a_i, b_i, made_b, made_a, in_chunk, active_a, active_b, count_a, count_b
+    ):
         """The generator update of one sequential step (one XLA program with `jit_compile=True`).
 
         Translates the current images `x_a`, `x_b` `(B, H, W, 3)` with mask chunks `a_i`, `b_i`
@@ -384,8 +443,16 @@ class InstaGAN(keras.Model):
             )
             g_loss = g_a + cyc_a + idt_b + ctx_a + g_b + cyc_b + idt_a + ctx_b
         grads = tape.gradient(g_loss, g_vars)
-        terms = {"G_A": g_a, "cyc_A": cyc_a, "idt_A": idt_a, "ctx_A": ctx_a,
-                 "G_B": g_b, "cyc_B": cyc_b, "idt_B": idt_b, "ctx_B": ctx_b}
+        terms = {
+            "G_A": g_a,
+            "cyc_A": cyc_a,
+            "idt_A": idt_a,
+            "ctx_A": ctx_a,
+            "G_B": g_b,
+            "cyc_B": cyc_b,
+            "idt_B": idt_b,
+            "ctx_B": ctx_b,
+        }
         return grads, terms, tuple(fake_b), tuple(fake_a), made_b, made_a
 
     @staticmethod
@@ -400,6 +467,7 @@ class InstaGAN(keras.Model):
         the spectral-norm update of a mirrored variable). A step without any instance in the whole
         global batch then applies zero gradients, which still moves Adam's moments and step counter.
         """
+
         def run():
             value = fn()
             return ops.cast(0.0 if value is None else value, "float32")
@@ -411,6 +479,7 @@ class InstaGAN(keras.Model):
     def _discriminator_step(self, discriminator, optimizer, real, fake, active, count):
         """LSGAN update of one discriminator: 0.5·[(D(real) − 1)² + D(fake)²] over active samples
         (its gradient as one XLA program with `jit_compile=True`)."""
+
         def update(real, fake, active, count):
             judge = self._traced(discriminator, True, input_gradients=False)
             with tf.GradientTape() as tape:
@@ -482,7 +551,14 @@ class InstaGAN(keras.Model):
     def get_config(self):
         return {
             **super().get_config(),
-            "ngf": self.ngf, "ndf": self.ndf, "n_blocks": self.n_blocks, "n_layers": self.n_layers,
-            "ins_max": self.ins_max, "ins_per": self.ins_per, "pool_size": self.pool_size,
-            "seed": self.seed, "netG": self.netG, "netD": self.netD,
+            "ngf": self.ngf,
+            "ndf": self.ndf,
+            "n_blocks": self.n_blocks,
+            "n_layers": self.n_layers,
+            "ins_max": self.ins_max,
+            "ins_per": self.ins_per,
+            "pool_size": self.pool_size,
+            "seed": self.seed,
+            "netG": self.netG,
+            "netD": self.netD,
         }

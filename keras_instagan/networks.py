@@ -83,8 +83,10 @@ def check_inputs(inputs, who, multiple_of=1, min_size=1):
                 f"{who}: `image` {size} = {i} (shape {image_shape}); {size} must be a multiple of "
                 f"{multiple_of} and at least {min_size}."
             )
-    for name, tensor, meaning in (("image", image, "RGB scaled to [-1, 1], not 0–255"),
-                                  ("masks", masks, "−1 background, +1 instance")):
+    for name, tensor, meaning in (
+        ("image", image, "RGB scaled to [-1, 1], not 0–255"),
+        ("masks", masks, "−1 background, +1 instance"),
+    ):
         values = _concrete(tensor)
         if values is None or not values.size:
             continue
@@ -313,8 +315,12 @@ class ResnetGenerator(keras.Model):
         return out[..., :3], ops.where(nonempty, out[..., 3:], union)
 
     def get_config(self):
-        return {**super().get_config(), "ngf": self.ngf, "n_blocks": self.n_blocks,
-                "merge_masks": self.merge_masks}
+        return {
+            **super().get_config(),
+            "ngf": self.ngf,
+            "n_blocks": self.n_blocks,
+            "merge_masks": self.merge_masks,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -351,8 +357,12 @@ class NLayerDiscriminator(keras.Model):
         return self.classifier(self.features(x, training=training), training=training)
 
     def get_config(self):
-        return {**super().get_config(), "ndf": self.ndf, "n_layers": self.n_layers,
-                "merge_masks": self.merge_masks}
+        return {
+            **super().get_config(),
+            "ndf": self.ndf,
+            "n_layers": self.n_layers,
+            "merge_masks": self.merge_masks,
+        }
 
 
 GENERATORS = ("set", "resnet", "resnet_seg")
@@ -372,8 +382,14 @@ def make_networks(netG, netD, ngf, ndf, n_blocks, n_layers, name_suffix):
         raise ValueError(f"netD must be one of {DISCRIMINATORS}; got {netD!r}.")
     merge = netG == "resnet_seg"
     g_name, d_name = f"G_{name_suffix}", f"D_{name_suffix}"
-    generator = (SetGenerator(ngf, n_blocks, name=g_name) if netG == "set"
-                 else ResnetGenerator(ngf, n_blocks, merge_masks=merge, name=g_name))
-    discriminator = (SetDiscriminator(ndf, n_layers, name=d_name) if netD == "set"
-                     else NLayerDiscriminator(ndf, n_layers, merge_masks=merge, name=d_name))
+    generator = (
+        SetGenerator(ngf, n_blocks, name=g_name)
+        if netG == "set"
+        else ResnetGenerator(ngf, n_blocks, merge_masks=merge, name=g_name)
+    )
+    discriminator = (
+        SetDiscriminator(ndf, n_layers, name=d_name)
+        if netD == "set"
+        else NLayerDiscriminator(ndf, n_layers, merge_masks=merge, name=d_name)
+    )
     return generator, discriminator

@@ -74,24 +74,37 @@ def _split(node, weights, graph, max_channels):
         return f"{name}/{suffix}"
 
     taps = kernel.transpose(2, 3, 0, 1).reshape(kh * kw * c_out, c_in, 1, 1)
-    nodes = [helper.make_node("Conv", [node.input[0], constant("taps_kernel", taps)], [f"{name}/taps"],
-                              name=f"{name}/taps", kernel_shape=[1, 1])]
+    nodes = [
+        helper.make_node(
+            "Conv",
+            [node.input[0], constant("taps_kernel", taps)],
+            [f"{name}/taps"],
+            name=f"{name}/taps",
+            kernel_shape=[1, 1],
+        )
+    ]
     axes = constant("axes", np.array([1, 2, 3], np.int64))
     parts = []
     for i in range(kh):
         for j in range(kw):
             tap = i * kw + j
             starts = constant(f"starts_{tap}", np.array([tap * c_out, i, j], np.int64))
-            ends = constant(f"ends_{tap}", np.array(
-                [(tap + 1) * c_out, i - (kh - 1) or _END, j - (kw - 1) or _END], np.int64))
+            ends = constant(
+                f"ends_{tap}",
+                np.array([(tap + 1) * c_out, i - (kh - 1) or _END, j - (kw - 1) or _END], np.int64),
+            )
             parts.append(f"{name}/tap_{tap}")
-            nodes.append(helper.make_node("Slice", [f"{name}/taps", starts, ends, axes], [parts[-1]],
-                                          name=parts[-1]))
+            nodes.append(
+                helper.make_node("Slice", [f"{name}/taps", starts, ends, axes], [parts[-1]], name=parts[-1])
+            )
     if len(node.input) > 2 and node.input[2]:
         bias = numpy_helper.to_array(weights[node.input[2]]).reshape(1, c_out, 1, 1)
         nodes.append(helper.make_node("Sum", parts, [f"{name}/sum"], name=f"{name}/sum"))
-        nodes.append(helper.make_node("Add", [f"{name}/sum", constant("bias", bias)], list(node.output),
-                                      name=f"{name}/bias"))
+        nodes.append(
+            helper.make_node(
+                "Add", [f"{name}/sum", constant("bias", bias)], list(node.output), name=f"{name}/bias"
+            )
+        )
     else:
         nodes.append(helper.make_node("Sum", parts, list(node.output), name=f"{name}/sum"))
     return nodes

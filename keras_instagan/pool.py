@@ -36,11 +36,17 @@ class FakePool(keras.layers.Layer):
                     f"FakePool: the fakes must have a static (H, W, C); got {tuple(input_shape)}. "
                     "Train on fixed-size crops."
                 )
-            per_replica = {"trainable": False, "synchronization": "on_read",
-                           "aggregation": "only_first_replica"}
+            per_replica = {
+                "trainable": False,
+                "synchronization": "on_read",
+                "aggregation": "only_first_replica",
+            }
             self.buffer = keras.Variable(
-                "zeros", shape=(self.pool_size,) + tuple(input_shape[1:]), dtype=self.compute_dtype,
-                name="buffer", **per_replica,
+                "zeros",
+                shape=(self.pool_size,) + tuple(input_shape[1:]),
+                dtype=self.compute_dtype,
+                name="buffer",
+                **per_replica,
             )
             self.stored = keras.Variable("zeros", shape=(), dtype="int32", name="stored", **per_replica)
 

@@ -16,8 +16,18 @@ import zipfile
 NETWORKS = ("G_A", "G_B", "D_A", "D_B")
 # config.json keys that InstaGAN takes, with the official values for runs that do not record them
 # (a converted checkpoint knows its widths but not the training options).
-MODEL_OPTIONS = {"ngf": 64, "ndf": 64, "n_blocks": 9, "n_layers": 3, "ins_max": 4, "ins_per": 2,
-                 "pool_size": 50, "seed": None, "netG": "set", "netD": "set"}
+MODEL_OPTIONS = {
+    "ngf": 64,
+    "ndf": 64,
+    "n_blocks": 9,
+    "n_layers": 3,
+    "ins_max": 4,
+    "ins_per": 2,
+    "pool_size": 50,
+    "seed": None,
+    "netG": "set",
+    "netD": "set",
+}
 
 
 def read_config(run_dir):
@@ -60,8 +70,11 @@ def trained_directions(run_dir):
     in `state/` (a run without either translates with untrained networks, which nothing should score)."""
     if os.path.exists(os.path.join(run_dir, "state", "model.weights.h5")):
         return ["AtoB", "BtoA"]
-    return [direction for direction, name in (("AtoB", "G_A"), ("BtoA", "G_B"))
-            if os.path.exists(os.path.join(run_dir, f"{name}.keras"))]
+    return [
+        direction
+        for direction, name in (("AtoB", "G_A"), ("BtoA", "G_B"))
+        if os.path.exists(os.path.join(run_dir, f"{name}.keras"))
+    ]
 
 
 def _shape_keys(name):
@@ -81,13 +94,19 @@ def load_networks(model, run_dir, saved=None):
     saved = saved_networks(run_dir) if saved is None else saved
     for name, network in saved.items():
         target = getattr(model, name)
-        mismatch = [f"{k} {getattr(network, k)} (model: {getattr(target, k)})"
-                    for k in _shape_keys(name) if getattr(network, k) != getattr(target, k)]
+        mismatch = [
+            f"{k} {getattr(network, k)} (model: {getattr(target, k)})"
+            for k in _shape_keys(name)
+            if getattr(network, k) != getattr(target, k)
+        ]
         if type(network) is not type(target) or getattr(network, "merge_masks", None) != getattr(
             target, "merge_masks", None
         ):
-            mismatch.insert(0, f"a {network.__class__.__name__}{_merged(network)} (model: "
-                               f"{target.__class__.__name__}{_merged(target)}; see netG/netD)")
+            mismatch.insert(
+                0,
+                f"a {network.__class__.__name__}{_merged(network)} (model: "
+                f"{target.__class__.__name__}{_merged(target)}; see netG/netD)",
+            )
         if mismatch:
             raise ValueError(f"{os.path.join(run_dir, name + '.keras')}: {', '.join(mismatch)}")
         target.set_weights(network.get_weights())

@@ -44,7 +44,10 @@ def test_reference_networks_have_the_official_keys():
 def checkpoints(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("official")
-    generator, discriminator = torch_reference.ResnetSetGenerator(8, 9), torch_reference.NLayerSetDiscriminator(8)
+    generator, discriminator = (
+        torch_reference.ResnetSetGenerator(8, 9),
+        torch_reference.NLayerSetDiscriminator(8),
+    )
     torch.save(generator.state_dict(), folder / "200_net_G_A.pth")
     torch.save(discriminator.state_dict(), folder / "200_net_D_A.pth")
     return folder, generator, discriminator
@@ -143,14 +146,36 @@ def test_command_line_writes_a_run_directory(checkpoints, tmp_path):
     folder, _, _ = checkpoints
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "keras_instagan.convert", "--checkpoints_dir", str(folder), "--epoch", "200",
-         "--out", str(out)], capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "keras_instagan.convert",
+            "--checkpoints_dir",
+            str(folder),
+            "--epoch",
+            "200",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert {"G_A.keras", "D_A.keras", "config.json"} <= set(os.listdir(out))
     missing = subprocess.run(
-        [sys.executable, "-m", "keras_instagan.convert", "--checkpoints_dir", str(tmp_path), "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "keras_instagan.convert",
+            "--checkpoints_dir",
+            str(tmp_path),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert missing.returncode != 0 and "no latest_net_" in missing.stderr
 
@@ -159,7 +184,6 @@ def test_converted_run_translates_and_continues_training(checkpoints, tmp_path):
     """The converted run directory is what `InstaGAN.from_run`, translate and train.py
     --continue_train take."""
     import train
-
     from keras_instagan import InstaGAN
 
     folder, generator, _ = checkpoints

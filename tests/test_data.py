@@ -46,7 +46,8 @@ def write_layout(root, phase="train", masks_as="L"):
             Image.fromarray(rgb).save(os.path.join(root, f"{phase}{domain}_seg", name))
         else:
             Image.fromarray(array.astype(np.uint8) * (255 if mode == "L" else 1)).save(
-                os.path.join(root, f"{phase}{domain}_seg", name))
+                os.path.join(root, f"{phase}{domain}_seg", name)
+            )
 
     image("a1.png", "A")
     first = [box(24, 32, 0, 0, 4, 4), box(24, 32, 2, 2, 22, 30), box(24, 32, 10, 10, 20, 16)]
@@ -113,16 +114,51 @@ def test_an_image_that_fails_to_decode_mid_training_ends_the_process_in_one_line
     with open(os.path.join(root, "trainA", "a5.png"), "wb") as f:
         f.write(data[: len(data) // 2])  # a valid header, a truncated body: found only when loaded
     run = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "train.py"), "--dataroot", root, "--checkpoints_dir",
-         str(tmp_path), "--name", "broken", "--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--loadSizeH",
-         "24", "--loadSizeW", "32", "--fineSizeH", "24", "--fineSizeW", "32", "--niter", "1",
-         "--niter_decay", "0", "--eval_samples", "2", "--grid_rows", "1", "--pool_size", "2"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            os.path.join(ROOT, "train.py"),
+            "--dataroot",
+            root,
+            "--checkpoints_dir",
+            str(tmp_path),
+            "--name",
+            "broken",
+            "--ngf",
+            "4",
+            "--ndf",
+            "4",
+            "--n_blocks",
+            "1",
+            "--loadSizeH",
+            "24",
+            "--loadSizeW",
+            "32",
+            "--fineSizeH",
+            "24",
+            "--fineSizeW",
+            "32",
+            "--niter",
+            "1",
+            "--niter_decay",
+            "0",
+            "--eval_samples",
+            "2",
+            "--grid_rows",
+            "1",
+            "--pool_size",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr[-3000:]
     last = run.stderr.strip().splitlines()[-1]
-    assert re.match(r"train\.py: .*a5\.png: not a readable image \(corrupt or truncated\?\).*\(stopped; "
-                    r".*broken/state holds the last finished epoch", last), last
+    assert re.match(
+        r"train\.py: .*a5\.png: not a readable image \(corrupt or truncated\?\).*\(stopped; "
+        r".*broken/state holds the last finished epoch",
+        last,
+    ), last
 
 
 def test_misnamed_masks_fail_at_scan_and_a_mostly_empty_domain_warns(tmp_path):
@@ -130,8 +166,11 @@ def test_misnamed_masks_fail_at_scan_and_a_mostly_empty_domain_warns(tmp_path):
     write_layout(root)
     seg = os.path.join(root, "trainB_seg")
     os.rename(os.path.join(seg, "b1_0.png"), os.path.join(seg, "b1-0.png"))  # "-" for "_"
-    with pytest.raises(ValueError, match=r"domain B: no image has an instance mask \(expected "
-                                         r".*trainB_seg/<stem>_<k>\.png .*none found for .*b1\.png\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"domain B: no image has an instance mask \(expected "
+        r".*trainB_seg/<stem>_<k>\.png .*none found for .*b1\.png\)",
+    ):
         FolderDomain(root, "train", "B")
     os.rename(os.path.join(seg, "b1-0.png"), os.path.join(seg, "x1_0.png"))  # a stem of no image
     with pytest.raises(ValueError, match=r"1 mask stem\(s\) there match no image, e.g. 'x1'"):
@@ -152,8 +191,9 @@ def test_file_pipeline_crops_and_flips_image_and_masks_together(tmp_path):
     offsets, flips = set(), set()
     for seed in range(12):
         tf.random.set_seed(seed)  # the crop and flip draw from TensorFlow's seeded op RNG
-        dataset = unpaired_dataset(domain_a, domain_b, batch_size=1, shuffle=False, seed=seed,
-                                   crop=(16, 20), flip=True)
+        dataset = unpaired_dataset(
+            domain_a, domain_b, batch_size=1, shuffle=False, seed=seed, crop=(16, 20), flip=True
+        )
         (image, masks), _ = next(iter(dataset))
         image, masks = image.numpy()[0], masks.numpy()[0]
         found = [
@@ -161,13 +201,15 @@ def test_file_pipeline_crops_and_flips_image_and_masks_together(tmp_path):
             for flip in (False, True)
             for top in range(24 - 16 + 1)
             for left in range(32 - 20 + 1)
-            if np.array_equal((full_image[:, ::-1] if flip else full_image)[top:top + 16, left:left + 20], image)
+            if np.array_equal(
+                (full_image[:, ::-1] if flip else full_image)[top : top + 16, left : left + 20], image
+            )
         ]
         assert len(found) == 1
         top, left, flip = found[0]
         offsets.add((top, left))
         flips.add(flip)
-        window = (full_masks[:, ::-1] if flip else full_masks)[top:top + 16, left:left + 20]
+        window = (full_masks[:, ::-1] if flip else full_masks)[top : top + 16, left : left + 20]
         order = np.argsort(-(window + 1).sum(axis=(0, 1)), kind="stable")
         np.testing.assert_array_equal(masks, window[..., order])  # re-sorted by area after the crop
     assert flips == {False, True} and len(offsets) > 3
@@ -226,7 +268,8 @@ def coco_fixture(root):
     records = []
     for image_id in (1, 2, 3):
         Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(
-            os.path.join(images, f"{image_id:012d}.png"))
+            os.path.join(images, f"{image_id:012d}.png")
+        )
         records.append({"id": image_id, "file_name": f"{image_id:012d}.png", "height": 30, "width": 40})
     rle_mask = box(30, 40, 3, 20, 25, 38)
     compressed = api.encode(np.asfortranarray(rle_mask.astype(np.uint8)))
@@ -237,18 +280,45 @@ def coco_fixture(root):
     counts = np.diff(np.concatenate([[0], changes])).tolist()  # uncompressed RLE, column-major
     assert sum(counts) == 30 * 40
     annotations = [
-        {"id": 10, "image_id": 1, "category_id": 20, "iscrowd": 0, "area": 48.0,
-         "segmentation": [[2.0, 2.0, 10.0, 2.0, 10.0, 8.0, 2.0, 8.0]]},
+        {
+            "id": 10,
+            "image_id": 1,
+            "category_id": 20,
+            "iscrowd": 0,
+            "area": 48.0,
+            "segmentation": [[2.0, 2.0, 10.0, 2.0, 10.0, 8.0, 2.0, 8.0]],
+        },
         {"id": 11, "image_id": 1, "category_id": 20, "iscrowd": 0, "area": 396.0, "segmentation": compressed},
-        {"id": 12, "image_id": 1, "category_id": 20, "iscrowd": 1, "area": 100.0,
-         "segmentation": {"counts": counts, "size": [30, 40]}},
-        {"id": 13, "image_id": 2, "category_id": 20, "iscrowd": 0, "area": 2.0,
-         "segmentation": [[18.0, 10.0, 24.0, 10.0, 24.0, 16.0, 18.0, 16.0]]},
-        {"id": 14, "image_id": 3, "category_id": 25, "iscrowd": 0, "area": 120.0,
-         "segmentation": [[5.0, 5.0, 17.0, 5.0, 17.0, 15.0, 5.0, 15.0]]},
+        {
+            "id": 12,
+            "image_id": 1,
+            "category_id": 20,
+            "iscrowd": 1,
+            "area": 100.0,
+            "segmentation": {"counts": counts, "size": [30, 40]},
+        },
+        {
+            "id": 13,
+            "image_id": 2,
+            "category_id": 20,
+            "iscrowd": 0,
+            "area": 2.0,
+            "segmentation": [[18.0, 10.0, 24.0, 10.0, 24.0, 16.0, 18.0, 16.0]],
+        },
+        {
+            "id": 14,
+            "image_id": 3,
+            "category_id": 25,
+            "iscrowd": 0,
+            "area": 120.0,
+            "segmentation": [[5.0, 5.0, 17.0, 5.0, 17.0, 15.0, 5.0, 15.0]],
+        },
     ]
-    data = {"images": records, "annotations": annotations,
-            "categories": [{"id": 20, "name": "sheep"}, {"id": 25, "name": "giraffe"}, {"id": 18, "name": "dog"}]}
+    data = {
+        "images": records,
+        "annotations": annotations,
+        "categories": [{"id": 20, "name": "sheep"}, {"id": 25, "name": "giraffe"}, {"id": 18, "name": "dog"}],
+    }
     os.makedirs(os.path.join(root, "annotations"))
     path = os.path.join(root, "annotations", "instances_mini.json")
     with open(path, "w") as f:
@@ -278,8 +348,22 @@ def test_coco_polygon_rle_and_crowd_become_masks_and_folder_layout(tmp_path):
         CocoDomain(path, images, "zebra")
 
     out = str(tmp_path / "layout")
-    prepare_coco(["--coco_dir", str(tmp_path), "--splits", "mini:train", "--classA", "sheep",
-                  "--classB", "giraffe", "--out", out, "--image_size", "30"])
+    prepare_coco(
+        [
+            "--coco_dir",
+            str(tmp_path),
+            "--splits",
+            "mini:train",
+            "--classA",
+            "sheep",
+            "--classB",
+            "giraffe",
+            "--out",
+            out,
+            "--image_size",
+            "30",
+        ]
+    )
     assert sorted(os.listdir(os.path.join(out, "trainA"))) == ["1.png", "2.png"]
     assert sorted(os.listdir(os.path.join(out, "trainA_seg"))) == ["1_0.png", "1_1.png", "1_2.png", "2_0.png"]
     assert os.listdir(os.path.join(out, "trainB_seg")) == ["3_0.png"]
@@ -300,18 +384,53 @@ def test_train_py_on_a_folder_layout(tmp_path):
     root = str(tmp_path / "data")
     write_layout(root, phase="sample")
     run = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "train.py"), "--dataroot", root, "--phase", "sample",
-         "--checkpoints_dir", str(tmp_path), "--name", "folder", "--ngf", "4", "--ndf", "4",
-         "--n_blocks", "1", "--loadSizeH", "28", "--loadSizeW", "36", "--fineSizeH", "24",
-         "--fineSizeW", "32", "--niter", "1", "--niter_decay", "0", "--eval_samples", "2",
-         "--grid_rows", "1", "--pool_size", "2"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            os.path.join(ROOT, "train.py"),
+            "--dataroot",
+            root,
+            "--phase",
+            "sample",
+            "--checkpoints_dir",
+            str(tmp_path),
+            "--name",
+            "folder",
+            "--ngf",
+            "4",
+            "--ndf",
+            "4",
+            "--n_blocks",
+            "1",
+            "--loadSizeH",
+            "28",
+            "--loadSizeW",
+            "36",
+            "--fineSizeH",
+            "24",
+            "--fineSizeW",
+            "32",
+            "--niter",
+            "1",
+            "--niter_decay",
+            "0",
+            "--eval_samples",
+            "2",
+            "--grid_rows",
+            "1",
+            "--pool_size",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "3/1 images A/B" in run.stdout
     assert os.path.exists(os.path.join(tmp_path, "folder", "samples", "epoch_001.png"))
     bad = subprocess.run(
         [sys.executable, os.path.join(ROOT, "train.py"), "--dataroot", root, "--phase", "train"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert bad.returncode != 0 and "trainA: folder not found" in bad.stderr

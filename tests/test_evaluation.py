@@ -5,7 +5,6 @@ import os
 import sys
 
 import keras
-import numpy as np
 import pytest
 
 from keras_instagan import InstaGAN, evaluation, metrics
@@ -22,9 +21,20 @@ def write_run(folder, config_changes=None, **options):
     keras.utils.set_random_seed(0)
     model = InstaGAN(ngf=4, ndf=4, n_blocks=1, **options)
     os.makedirs(folder)
-    config = {"ngf": 4, "ndf": 4, "n_blocks": 1, "fineSizeH": 32, "fineSizeW": 32, "ins_max": 4,
-              "ins_per": model.ins_per, "netG": model.netG, "netD": model.netD, "lambda_ctx": 0.0,
-              "dataroot": None, **(config_changes or {})}
+    config = {
+        "ngf": 4,
+        "ndf": 4,
+        "n_blocks": 1,
+        "fineSizeH": 32,
+        "fineSizeW": 32,
+        "ins_max": 4,
+        "ins_per": model.ins_per,
+        "netG": model.netG,
+        "netD": model.netD,
+        "lambda_ctx": 0.0,
+        "dataroot": None,
+        **(config_changes or {}),
+    }
     with open(os.path.join(folder, "config.json"), "w") as f:
         json.dump(config, f)
     with open(os.path.join(folder, "log.csv"), "w") as f:
@@ -51,21 +61,46 @@ def judge_files(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("judges")
     (images_a, masks_a), (images_b, masks_b) = shapes.load(400, 32, 4, seed=7)
-    evaluation.Judges(classifier.train_domain_classifier(images_a, images_b, epochs=16),
-                      classifier.train_domain_classifier(images_a, images_b, masks_a, masks_b)).save(str(folder))
-    return ["--classifier", str(folder / evaluation.Judges.FILES["plain"]),
-            "--masked_classifier", str(folder / evaluation.Judges.FILES["masked"])]
+    evaluation.Judges(
+        classifier.train_domain_classifier(images_a, images_b, epochs=16),
+        classifier.train_domain_classifier(images_a, images_b, masks_a, masks_b),
+    ).save(str(folder))
+    return [
+        "--classifier",
+        str(folder / evaluation.Judges.FILES["plain"]),
+        "--masked_classifier",
+        str(folder / evaluation.Judges.FILES["masked"]),
+    ]
 
 
 def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_path):
     out = str(tmp_path / "eval")
-    results = evaluate.main(["--run", str(runs / "insta"), str(runs / "seg"), "--label", "InstaGAN",
-                             "CycleGAN+Seg", "--count", "24", *judge_files, "--out", out])
+    results = evaluate.main(
+        [
+            "--run",
+            str(runs / "insta"),
+            str(runs / "seg"),
+            "--label",
+            "InstaGAN",
+            "CycleGAN+Seg",
+            "--count",
+            "24",
+            *judge_files,
+            "--out",
+            out,
+        ]
+    )
     with open(out + ".json") as f:
         saved = json.load(f)
     assert list(saved["results"]) == ["input unchanged", "real target", "InstaGAN", "CycleGAN+Seg"]
     assert saved["results"]["InstaGAN"]["info"] == {
-        "netG": "set", "netD": "set", "lambda_ctx": 0.0, "ins_per": 2, "epochs": 2, "train_min": 1.0}
+        "netG": "set",
+        "netD": "set",
+        "lambda_ctx": 0.0,
+        "ins_per": 2,
+        "epochs": 2,
+        "train_min": 1.0,
+    }
     for direction in ("AtoB", "BtoA"):
         unchanged = results["input unchanged"][direction]
         assert unchanged["background_error"] == 0.0
@@ -89,17 +124,26 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
 def test_judges_score_the_input_itself_as_no_change():
     data = dict(zip("AB", shapes.load(24, 32, 4, seed=3)))
     keras.utils.set_random_seed(0)
-    plain = keras.Sequential([keras.Input((None, None, 3)), keras.layers.GlobalAveragePooling2D(name="features"),
-                              keras.layers.Dense(1, activation="sigmoid")])
+    plain = keras.Sequential(
+        [
+            keras.Input((None, None, 3)),
+            keras.layers.GlobalAveragePooling2D(name="features"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ]
+    )
     judges = evaluation.Judges(plain, shapes=shapes.domain_shapes("ellipses_squares"))
     row = judges.score(data["A"], data["A"], data["B"], "B", kind="instagan")
     assert row["background_error"] == 0.0
     assert row["instances_kept"] == 1.0
     assert row["shape_instances"] == metrics.shape_score(data["A"][1], "square", reference=data["A"][1])
     assert row["shape_instances"] <= 0.1
-    features = lambda images: images.mean(axis=(1, 2))  # what the model's `features` layer computes
-    assert row["fid"] == pytest.approx(metrics.frechet_distance(features(data["A"][0]), features(data["B"][0])),
-                                       rel=1e-4)
+
+    def features(images):
+        return images.mean(axis=(1, 2))  # what the model's `features` layer computes
+
+    assert row["fid"] == pytest.approx(
+        metrics.frechet_distance(features(data["A"][0]), features(data["B"][0])), rel=1e-4
+    )
     assert "classification_masked" not in row
 
 
@@ -121,8 +165,9 @@ def test_evaluate_py_scores_only_the_generators_a_run_holds(tmp_path, capsys):
     write_run(str(folder))
     for name in ("G_B", "D_A", "D_B"):
         os.remove(folder / f"{name}.keras")
-    results = evaluate.main(["--run", str(folder), "--count", "8", "--classifier_count", "24",
-                             "--out", str(tmp_path / "eval")])
+    results = evaluate.main(
+        ["--run", str(folder), "--count", "8", "--classifier_count", "24", "--out", str(tmp_path / "eval")]
+    )
     assert list(results["half"]) == ["info", "AtoB"]
     assert "half: no G_B.keras and no state/ in" in capsys.readouterr().out
     table = open(tmp_path / "eval.md").read()
@@ -130,14 +175,33 @@ def test_evaluate_py_scores_only_the_generators_a_run_holds(tmp_path, capsys):
 
 
 def test_evaluate_py_leaves_out_judges_that_cannot_tell_the_domains_apart(runs, tmp_path, capsys):
-    blind = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(name="features"),
-                              keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros",
-                                                 bias_initializer="ones")])
+    blind = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.GlobalAveragePooling2D(name="features"),
+            keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros", bias_initializer="ones"),
+        ]
+    )
     blind.save(tmp_path / "blind.keras")  # P(B) = 0.73 for every image; features = the mean colour
-    results = evaluate.main(["--run", str(runs / "insta"), "--count", "16", "--classifier", str(tmp_path / "blind.keras"),
-                             "--masked_classifier", str(tmp_path / "blind.keras"), "--out", str(tmp_path / "eval")])
+    results = evaluate.main(
+        [
+            "--run",
+            str(runs / "insta"),
+            "--count",
+            "16",
+            "--classifier",
+            str(tmp_path / "blind.keras"),
+            "--masked_classifier",
+            str(tmp_path / "blind.keras"),
+            "--out",
+            str(tmp_path / "eval"),
+        ]
+    )
     out = capsys.readouterr().out
-    assert "the domain classifier scores 0.500 on the real evaluation images (needs balanced accuracy ≥ 0.8)" in out
+    assert (
+        "the domain classifier scores 0.500 on the real evaluation images (needs balanced accuracy ≥ 0.8)"
+        in out
+    )
     assert "pass a better one with --classifier" in out and "--masked_classifier" in out
     assert "the feature extractor separates" in out and "--features" in out
     for direction in ("AtoB", "BtoA"):
@@ -152,13 +216,14 @@ def test_evaluate_py_leaves_out_judges_that_cannot_tell_the_domains_apart(runs, 
 
 def test_corrupt_networks_and_configs_are_named(tmp_path):
     import train
-
     from keras_instagan.run import read_config
 
     folder = tmp_path / "run"
     write_run(str(folder))
     (folder / "G_A.keras").write_bytes((folder / "G_A.keras").read_bytes()[:500])
-    with pytest.raises(SystemExit, match=r"G_A.keras: not a readable .keras network \(corrupt or truncated\?\)"):
+    with pytest.raises(
+        SystemExit, match=r"G_A.keras: not a readable .keras network \(corrupt or truncated\?\)"
+    ):
         evaluate.main(["--run", str(folder), "--count", "4", "--classifier_count", "8"])
     (folder / "config.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"config.json: expected a JSON object of options, got a list"):
@@ -171,7 +236,9 @@ def test_corrupt_networks_and_configs_are_named(tmp_path):
 def test_a_run_holding_other_networks_than_its_config_says_is_refused(tmp_path):
     folder = tmp_path / "mixed"
     write_run(str(folder), {"netG": "resnet", "netD": "basic"})  # set networks, a baseline's config
-    with pytest.raises(ValueError, match=r"G_A.keras: a SetGenerator \(model: ResnetGenerator; see netG/netD\)"):
+    with pytest.raises(
+        ValueError, match=r"G_A.keras: a SetGenerator \(model: ResnetGenerator; see netG/netD\)"
+    ):
         InstaGAN.from_run(str(folder))
 
 
@@ -194,19 +261,22 @@ def write_synthetic_layout(root, phase, count, seed):
             os.makedirs(os.path.join(root, phase + folder), exist_ok=True)
         for i, (image, sample_masks) in enumerate(zip(images, masks)):
             Image.fromarray(((image + 1) * 127.5).round().astype("uint8")).save(
-                os.path.join(root, phase + side, f"s{i}.png"))
+                os.path.join(root, phase + side, f"s{i}.png")
+            )
             for k in range(sample_masks.shape[-1]):
                 if sample_masks[..., k].max() > 0:
                     Image.fromarray(((sample_masks[..., k] > 0) * 255).astype("uint8")).save(
-                        os.path.join(root, phase + side + "_seg", f"s{i}_{k}.png"))
+                        os.path.join(root, phase + side + "_seg", f"s{i}_{k}.png")
+                    )
 
 
 def test_evaluate_py_on_a_folder_layout(runs, tmp_path):
     root = str(tmp_path / "data")
     write_synthetic_layout(root, "train", 30, seed=1)
     write_synthetic_layout(root, "test", 8, seed=2)
-    results = evaluate.main(["--run", str(runs / "insta"), "--dataroot", root, "--phase", "test",
-                             "--out", str(tmp_path / "eval")])
+    results = evaluate.main(
+        ["--run", str(runs / "insta"), "--dataroot", root, "--phase", "test", "--out", str(tmp_path / "eval")]
+    )
     row = results["insta"]["AtoB"]
     assert "shape_instances" not in row  # real data: the target shape is unknown
     assert row["background_error"] > 0 and 0 <= row["instances_kept"] <= 1
@@ -221,8 +291,20 @@ def test_evaluate_py_scores_the_run_s_own_synthetic_pair(tmp_path):
     folder = tmp_path / "tri"
     write_run(str(folder), {"synthetic": "triangles_crosses"})
     judges_dir = tmp_path / "judges"
-    results = evaluate.main(["--run", str(folder), "--count", "12", "--classifier_count", "40",
-                             "--out", str(tmp_path / "eval"), "--save_classifiers", str(judges_dir)])
+    results = evaluate.main(
+        [
+            "--run",
+            str(folder),
+            "--count",
+            "12",
+            "--classifier_count",
+            "40",
+            "--out",
+            str(tmp_path / "eval"),
+            "--save_classifiers",
+            str(judges_dir),
+        ]
+    )
     assert results["real target"]["AtoB"]["shape_instances"] >= 0.9  # crosses recognised as crosses
     assert results["input unchanged"]["AtoB"]["shape_instances"] <= 0.1  # triangles are not crosses
     loaded = evaluation.Judges.load(str(judges_dir), shapes.domain_shapes("triangles_crosses"))

@@ -16,8 +16,11 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("tf2onnx")
 
 from instagan_runner import Runner, RunnerInputError  # noqa: E402
-from keras_instagan import InstaGAN, SetGenerator  # noqa: E402
-from keras_instagan import export  # noqa: E402
+from keras_instagan import (  # noqa: E402
+    InstaGAN,
+    SetGenerator,
+    export,  # noqa: E402
+)
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +103,10 @@ def test_runner_rejects_bad_input(tmp_path):
     cases = [
         ((image.astype(np.float32), [mask]), "expected a uint8 NumPy array"),
         ((image[..., :1], [mask]), r"expected \(H, W, 3\)"),
-        ((np.zeros((30, 32, 3), np.uint8), [mask[:30]]), "image: H×W 30×32 must be multiples of 4, each at "
-                                                          "least 8; pass size="),
+        (
+            (np.zeros((30, 32, 3), np.uint8), [mask[:30]]),
+            "image: H×W 30×32 must be multiples of 4, each at least 8; pass size=",
+        ),
         ((image, [np.zeros((32, 16), bool)]), r"masks\[0\]: shape \(32, 16\), the image is 32×32"),
         ((image, [np.full((32, 32), 7, np.uint8)]), "not binary"),
         ((np.stack([image, image]), [[mask]]), "1 mask lists for a batch of 2 images"),
@@ -110,13 +115,18 @@ def test_runner_rejects_bad_input(tmp_path):
         with pytest.raises(RunnerInputError, match=message):
             runner.translate(bad_image, bad_masks)
     for size in ((30, 32), (0, 0), (-4, 32)):
-        with pytest.raises(RunnerInputError, match=f"size: H×W {size[0]}×{size[1]} must be two multiples of 4"):
+        with pytest.raises(
+            RunnerInputError, match=f"size: H×W {size[0]}×{size[1]} must be two multiples of 4"
+        ):
             runner.translate(image, [mask], size=size)
     floats, empty = np.zeros((1, 32, 32, 3), np.float32), -np.ones((1, 32, 32, 2), np.float32)
     float_cases = [
         ((floats, np.zeros((1, 16, 32, 2), np.float32)), r"masks: expected \(B, H, W, N ≥ 1\)"),
-        ((floats + 255.0, empty), r"image: values must lie in \[-1, 1\] \(RGB scaled to \[-1, 1\]; "
-                                  r"translate\(\) takes uint8\), got \[255, 255\]"),
+        (
+            (floats + 255.0, empty),
+            r"image: values must lie in \[-1, 1\] \(RGB scaled to \[-1, 1\]; "
+            r"translate\(\) takes uint8\), got \[255, 255\]",
+        ),
         ((floats, np.stack([empty[..., 0] + 1, empty[..., 1] + 2], -1)), "masks: 0/1 values"),
         ((floats, empty * np.nan), "masks: holds NaN"),
         ((np.zeros((1, 4, 4, 3), np.float32), empty[:, :4, :4]), "must be multiples of 4, at least 8"),
@@ -133,10 +143,12 @@ def test_runner_reads_ins_per_from_the_model_and_refuses_bad_files(tmp_path):
     path = export.export_onnx(model.G_A, str(tmp_path / "g4.onnx"), 4)
     assert Runner(path).ins_per == 4  # no sidecar: the model's mask input says 4
     sidecar = tmp_path / "g4.json"
-    for text, message in (("{not json", "g4.json: the model's sidecar is not valid JSON"),
-                          ("[4]", "g4.json: the model's sidecar must be a JSON object, got list"),
-                          ('{"ins_per": "two"}', "g4.json: ins_per must be a positive integer, got 'two'"),
-                          ('{"ins_per": 2}', "g4.json: ins_per 2, but .*g4.onnx takes 4 masks per step")):
+    for text, message in (
+        ("{not json", "g4.json: the model's sidecar is not valid JSON"),
+        ("[4]", "g4.json: the model's sidecar must be a JSON object, got list"),
+        ('{"ins_per": "two"}', "g4.json: ins_per must be a positive integer, got 'two'"),
+        ('{"ins_per": 2}', "g4.json: ins_per 2, but .*g4.onnx takes 4 masks per step"),
+    ):
         sidecar.write_text(text)
         with pytest.raises(RunnerInputError, match=message):
             Runner(path)
@@ -147,11 +159,26 @@ def test_runner_reads_ins_per_from_the_model_and_refuses_bad_files(tmp_path):
     corrupt.write_bytes(open(path, "rb").read()[:300])
     with pytest.raises(RunnerInputError, match="corrupt.onnx: not a readable ONNX model"):
         Runner(str(corrupt))
-    result = subprocess.run([sys.executable, "-m", "instagan_runner", "--model", str(corrupt), "--image",
-                             "x.png", "--out", str(tmp_path / "out.png")], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "instagan_runner",
+            "--model",
+            str(corrupt),
+            "--image",
+            "x.png",
+            "--out",
+            str(tmp_path / "out.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(f"instagan_runner: {corrupt}: not a readable ONNX")
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith(f"instagan_runner: {corrupt}: not a readable ONNX")
+    )
 
 
 def test_runner_imports_neither_tensorflow_nor_keras(tmp_path):
@@ -184,9 +211,22 @@ def test_runner_command_line(tmp_path):
     mask[5:20, 5:25] = 255
     Image.fromarray(mask).save(tmp_path / "m0.png")
     result = subprocess.run(
-        [sys.executable, "-m", "instagan_runner", "--model", path, "--image", str(tmp_path / "in.png"),
-         "--masks", str(tmp_path / "m0.png"), "--out", str(tmp_path / "out" / "x.png")],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "instagan_runner",
+            "--model",
+            path,
+            "--image",
+            str(tmp_path / "in.png"),
+            "--masks",
+            str(tmp_path / "m0.png"),
+            "--out",
+            str(tmp_path / "out" / "x.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "CPUExecutionProvider" in result.stdout

@@ -113,9 +113,15 @@ def assert_matches_torch_in_xla_kernels(layer, ref, x, jit):
     assert max_diff(grad_bias, ref.bias.grad.numpy()) < 1e-4
 
 
-@pytest.mark.parametrize("kernel_size,strides,padding,jit", [
-    (3, 2, 1, False), (3, 2, 1, True), (4, 2, 1, True), (3, 3, 0, True),
-])
+@pytest.mark.parametrize(
+    "kernel_size,strides,padding,jit",
+    [
+        (3, 2, 1, False),
+        (3, 2, 1, True),
+        (4, 2, 1, True),
+        (3, 3, 0, True),
+    ],
+)
 def test_strided_conv_in_xla_kernels_matches_torch_forward_and_gradient(
     x, kernel_size, strides, padding, jit
 ):
@@ -124,7 +130,9 @@ def test_strided_conv_in_xla_kernels_matches_torch_forward_and_gradient(
     Conv2d's, eagerly and compiled with XLA, also where the stride leaves input rows unused."""
     assert_matches_torch_in_xla_kernels(
         TorchConv2D(6, kernel_size, strides=strides, torch_padding=padding),
-        torch.nn.Conv2d(5, 6, kernel_size, strides, padding), x, jit,
+        torch.nn.Conv2d(5, 6, kernel_size, strides, padding),
+        x,
+        jit,
     )
 
 
@@ -133,12 +141,14 @@ def test_conv_transpose_in_xla_kernels_matches_torch_forward_and_gradient(x, jit
     """Inside `xla_kernels()` a training call of the upsampling layer runs as
     `window_grad_conv_transpose`: output and every gradient must still be ConvTranspose2d's."""
     assert_matches_torch_in_xla_kernels(
-        TorchConv2DTranspose(6), torch.nn.ConvTranspose2d(5, 6, 3, 2, 1, output_padding=1), x, jit,
+        TorchConv2DTranspose(6),
+        torch.nn.ConvTranspose2d(5, 6, 3, 2, 1, output_padding=1),
+        x,
+        jit,
     )
 
 
-@pytest.mark.parametrize("shape,jit", [((2, 12, 16, 5), False), ((2, 12, 16, 5), True),
-                                       ((1, 9, 8, 5), True)])
+@pytest.mark.parametrize("shape,jit", [((2, 12, 16, 5), False), ((2, 12, 16, 5), True), ((1, 9, 8, 5), True)])
 def test_winograd_conv_in_xla_kernels_matches_torch_forward_and_gradient(shape, jit):
     """Inside `xla_kernels()` a training call of a 3×3 stride-1 convolution (the residual blocks')
     runs as `winograd_conv`: output and every gradient must still be Conv2d's, eagerly and compiled
@@ -159,8 +169,9 @@ def test_xla_kernel_forms_are_taken_only_inside_xla_kernels(x, monkeypatch):
     calls = []
     for name in names:
         form = getattr(instagan_layers, name)
-        monkeypatch.setattr(instagan_layers, name,
-                            lambda *args, name=name, form=form: calls.append(name) or form(*args))
+        monkeypatch.setattr(
+            instagan_layers, name, lambda *args, name=name, form=form: calls.append(name) or form(*args)
+        )
     strided, thin = TorchConv2D(4, 3, strides=2, torch_padding=1), TorchConv2D(4, 3)
     spectral = SpectralConv2D(3, 4, strides=2, torch_padding=1)
     upsampling, residual = TorchConv2DTranspose(4), TorchConv2D(THIN_CHANNELS + 2, 3)
@@ -176,8 +187,7 @@ def test_xla_kernel_forms_are_taken_only_inside_xla_kernels(x, monkeypatch):
         spectral(x, training=False)
         upsampling(x, training=True)
         residual(x, training=True)
-    assert calls == ["window_grad_conv", "window_grad_conv", "window_grad_conv_transpose",
-                     "winograd_conv"]
+    assert calls == ["window_grad_conv", "window_grad_conv", "window_grad_conv_transpose", "winograd_conv"]
 
     @tf.function(input_signature=[tf.TensorSpec((None, None, None, x.shape[-1]))])
     def unknown_size(x):
@@ -203,8 +213,13 @@ def test_torch_conv_transpose_matches_torch(x):
 def test_resnet_block_matches_torch(x):
     conv1, conv2 = torch.nn.Conv2d(5, 5, 3), torch.nn.Conv2d(5, 5, 3)
     ref = torch.nn.Sequential(
-        torch.nn.ReflectionPad2d(1), conv1, torch.nn.InstanceNorm2d(5), torch.nn.ReLU(),
-        torch.nn.ReflectionPad2d(1), conv2, torch.nn.InstanceNorm2d(5),
+        torch.nn.ReflectionPad2d(1),
+        conv1,
+        torch.nn.InstanceNorm2d(5),
+        torch.nn.ReLU(),
+        torch.nn.ReflectionPad2d(1),
+        conv2,
+        torch.nn.InstanceNorm2d(5),
     )
     block = ResnetBlock(5)
     block.build(x.shape)

@@ -23,17 +23,25 @@ def test_cycle_and_identity_are_l1_over_image_and_masks():
     rec_masks[0, 0, 1, 0] = 0.2
     # |diff| sums to 0.6 + 1.2 = 1.8 over (3 + 1) * 2 = 8 elements
     expected = [1.8 / 8]
-    np.testing.assert_allclose(numpy(losses.cycle_loss((rec_image, rec_masks), (image, masks))), expected, rtol=1e-6)
-    np.testing.assert_allclose(numpy(losses.identity_loss((rec_image, rec_masks), (image, masks))), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        numpy(losses.cycle_loss((rec_image, rec_masks), (image, masks))), expected, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        numpy(losses.identity_loss((rec_image, rec_masks), (image, masks))), expected, rtol=1e-6
+    )
 
 
 def test_union_background():
     real = np.array([-1.0, 1.0, 0.0, -1.0], "float32").reshape(1, 1, 4, 1)
     fake = np.array([-1.0, -1.0, -0.5, 0.9], "float32").reshape(1, 1, 4, 1)
     # coverage: 0, 1, 0.5 + 0.25 = 0.75, 0.95 → weight 1, 0, 0.25, 0.05
-    np.testing.assert_allclose(numpy(losses.union_background(real, fake)).ravel(), [1.0, 0.0, 0.25, 0.05], atol=1e-6)
+    np.testing.assert_allclose(
+        numpy(losses.union_background(real, fake)).ravel(), [1.0, 0.0, 0.25, 0.05], atol=1e-6
+    )
     two = np.concatenate([real, real], axis=-1)  # overlapping real instances saturate at 1
-    np.testing.assert_allclose(numpy(losses.union_background(two, fake)).ravel(), [1.0, 0.0, 0.0, 0.05], atol=1e-6)
+    np.testing.assert_allclose(
+        numpy(losses.union_background(two, fake)).ravel(), [1.0, 0.0, 0.0, 0.05], atol=1e-6
+    )
 
 
 def test_context_loss():

@@ -10,7 +10,7 @@ from keras_instagan.data import shapes
 
 def square(size, top, left, side):
     mask = -np.ones((size, size), "float32")
-    mask[top:top + side, left:left + side] = 1.0
+    mask[top : top + side, left : left + side] = 1.0
     return mask
 
 
@@ -50,8 +50,15 @@ def test_connected_components_are_found_and_sorted_by_size():
 
 def test_instance_counts_detect_vanished_and_merged_instances():
     size = 16
-    masks = np.stack([square(size, 0, 0, 4), square(size, 0, 8, 4), square(size, 8, 0, 6),
-                      -np.ones((size, size), "float32")], -1)[None]
+    masks = np.stack(
+        [
+            square(size, 0, 0, 4),
+            square(size, 0, 8, 4),
+            square(size, 8, 0, 6),
+            -np.ones((size, size), "float32"),
+        ],
+        -1,
+    )[None]
     counts_in, counts_out = metrics.instance_counts(masks, masks)
     assert (counts_in[0], counts_out[0]) == (3, 3)
     vanished = masks.copy()
@@ -69,7 +76,9 @@ def test_instance_counts_detect_vanished_and_merged_instances():
     with pytest.raises(ValueError, match="masks .* and translated_masks .* differ"):
         metrics.instance_counts(masks, masks[..., :1])
     empty = -np.ones_like(masks)  # a sample without instances, and one whose instances all vanished
-    counts_in, counts_out = metrics.instance_counts(np.concatenate([empty, masks]), np.concatenate([empty, empty]))
+    counts_in, counts_out = metrics.instance_counts(
+        np.concatenate([empty, masks]), np.concatenate([empty, empty])
+    )
     assert counts_in.tolist() == [0, 3] and counts_out.tolist() == [0, 0]
     assert np.isnan(metrics.instance_fidelity(empty, empty))
 
@@ -117,7 +126,7 @@ def test_shape_of_a_hand_drawn_cross_and_triangle():
     cross[4:28, 12:19] = 1.0
     triangle = -np.ones((32, 32), "float32")
     for row in range(20):  # apex at the top, 2·row + 1 pixels wide
-        triangle[6 + row, 15 - row:16 + row] = 1.0
+        triangle[6 + row, 15 - row : 16 + row] = 1.0
     for candidates in (("triangle", "cross"), shapes.SHAPES):
         assert metrics.shape_of(cross, candidates) == "cross"
         assert metrics.shape_of(triangle, candidates) == "triangle"
@@ -154,8 +163,10 @@ def test_gaussian_frechet_distance_closed_form():
     assert got == pytest.approx(expected, abs=1e-9)
     rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))  # FID is rotation-invariant
     rotated = metrics.gaussian_frechet_distance(
-        rotation @ mean_1, rotation @ np.diag(var_1) @ rotation.T,
-        rotation @ mean_2, rotation @ np.diag(var_2) @ rotation.T,
+        rotation @ mean_1,
+        rotation @ np.diag(var_1) @ rotation.T,
+        rotation @ mean_2,
+        rotation @ np.diag(var_2) @ rotation.T,
     )
     assert rotated == pytest.approx(expected, abs=1e-9)
 

@@ -30,7 +30,12 @@ def batch(rng, size=2, empty_a=(), empty_b=()):
 
 def initial_state(data):
     (image_a, masks_a), (image_b, masks_b) = data
-    return {"x_a": image_a, "x_b": image_b, "made_b": -tf.ones_like(masks_a), "made_a": -tf.ones_like(masks_b)}
+    return {
+        "x_a": image_a,
+        "x_b": image_b,
+        "made_b": -tf.ones_like(masks_a),
+        "made_a": -tf.ones_like(masks_b),
+    }
 
 
 def snapshot(model):
@@ -99,8 +104,9 @@ def test_inactive_sample_contributes_no_loss(rng):
     empty = {(1, 2), (1, 3)}
     data = batch(rng, empty_a=empty, empty_b=empty)
     other = batch(np.random.default_rng(5), empty_a=empty, empty_b=empty)
-    mixed = tuple((tf.concat([d[0][:1], o[0][1:]], 0), tf.concat([d[1][:1], o[1][1:]], 0))
-                  for d, o in zip(data, other))
+    mixed = tuple(
+        (tf.concat([d[0][:1], o[0][1:]], 0), tf.concat([d[1][:1], o[1][1:]], 0)) for d, o in zip(data, other)
+    )
     results = []
     for inputs in (data, mixed):
         model = tiny(pool_size=0)
@@ -137,8 +143,12 @@ def test_xla_step_equals_eager_step(rng):
         eager, xla = tiny(), tiny()
         initial = [numpy(v).copy() for v in xla.G_A.weights]
         for model, jit in ((eager, False), (xla, True)):
-            model.compile(g_optimizer=keras.optimizers.SGD(0.01), d_optimizer=keras.optimizers.SGD(0.01),
-                          jit_compile=jit, run_eagerly=not jit)
+            model.compile(
+                g_optimizer=keras.optimizers.SGD(0.01),
+                d_optimizer=keras.optimizers.SGD(0.01),
+                jit_compile=jit,
+                run_eagerly=not jit,
+            )
         eager.train_step(data)
         tf.function(xla.train_step)(data)
     finally:
@@ -154,8 +164,11 @@ def test_xla_step_equals_eager_step(rng):
 def test_pool_fills_then_swaps():
     pool = FakePool(pool_size=2, seed=0)
     pool.build((None, 1, 1, 1))
+
     def query(x, active=1.0):
-        return float(numpy(pool(np.full((1, 1, 1, 1), x, "float32"), np.full((1,), active, "float32"))).item())
+        return float(
+            numpy(pool(np.full((1, 1, 1, 1), x, "float32"), np.full((1,), active, "float32"))).item()
+        )
 
     assert query(1) == 1.0
     assert query(2) == 2.0
@@ -188,11 +201,11 @@ def test_translate_sorts_chunks_skips_empty_and_keeps_order(rng):
     order = np.argsort(-areas, kind="stable")
     current, expected = image[:1], np.empty_like(masks[:1])
     for start in range(0, 5, 2):
-        chunk = masks[:1, ..., order[start:start + 2]]
+        chunk = masks[:1, ..., order[start : start + 2]]
         if (chunk > -1).any():
             current, translated = (numpy(t) for t in model.G_A([current, chunk]))
             chunk = translated
-        expected[..., order[start:start + 2]] = chunk
+        expected[..., order[start : start + 2]] = chunk
     assert max_diff(out_image[:1], current) <= 1e-5
     assert max_diff(out_masks[:1], expected) <= 1e-5
 
@@ -255,7 +268,9 @@ def test_cyclegan_losses_leave_the_passed_through_masks_out(rng):
     verdict = tf.zeros((2, 2, 2, 1))
     shifted = (x + 0.1, masks)  # image off by 0.1 everywhere, masks exact
     active = tf.ones((2,))
-    _, cyc, idt, ctx = model._generator_losses(x, masks, (x, masks), shifted, shifted, verdict, active, 2.0, "A")
+    _, cyc, idt, ctx = model._generator_losses(
+        x, masks, (x, masks), shifted, shifted, verdict, active, 2.0, "A"
+    )
     # mean |Δ| over the image alone is 0.1 (over image + 4 masks it would be 0.1·3/7)
     assert float(cyc) == pytest.approx(10 * 0.1, rel=1e-5)
     assert float(idt) == pytest.approx(10 * 0.1, rel=1e-5)

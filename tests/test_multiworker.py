@@ -27,14 +27,22 @@ def stop(processes):
 
 def test_tf_config_and_cluster_task():
     config = distributed.tf_config(["127.0.0.1:1000", "127.0.0.1:1001"], 1)
-    assert json.loads(config) == {"cluster": {"worker": ["127.0.0.1:1000", "127.0.0.1:1001"]},
-                                  "task": {"type": "worker", "index": 1}}
+    assert json.loads(config) == {
+        "cluster": {"worker": ["127.0.0.1:1000", "127.0.0.1:1001"]},
+        "task": {"type": "worker", "index": 1},
+    }
     assert distributed.cluster_task({"TF_CONFIG": config})[1:] == ("worker", 1)
     assert not distributed.is_chief({"TF_CONFIG": config})
     assert distributed.is_chief({"TF_CONFIG": distributed.tf_config(["h:1", "h:2"], 0)})
-    with_chief = json.dumps({"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}})
+    with_chief = json.dumps(
+        {"cluster": {"chief": ["h:1"], "worker": ["h:2"]}, "task": {"type": "worker", "index": 0}}
+    )
     assert not distributed.is_chief({"TF_CONFIG": with_chief})
-    assert distributed.cluster_task({"TF_CONFIG": with_chief}) == ({"chief": ["h:1"], "worker": ["h:2"]}, "worker", 0)
+    assert distributed.cluster_task({"TF_CONFIG": with_chief}) == (
+        {"chief": ["h:1"], "worker": ["h:2"]},
+        "worker",
+        0,
+    )
     assert distributed.is_chief({"TF_CONFIG": with_chief.replace('"type": "worker"', '"type": "chief"')})
     assert distributed.backup_dir("run", {"TF_CONFIG": config}) == os.path.join("run", "backup", "worker_1")
     addresses = distributed.local_workers(2)
@@ -45,7 +53,9 @@ def test_tf_config_and_cluster_task():
     with pytest.raises(ValueError, match="not a cluster/task JSON"):
         distributed.cluster_task({"TF_CONFIG": "{not json"})
     with pytest.raises(ValueError, match="not in the cluster"):
-        distributed.cluster_task({"TF_CONFIG": distributed.tf_config(["h:1"], 0).replace('"index": 0', '"index": 3')})
+        distributed.cluster_task(
+            {"TF_CONFIG": distributed.tf_config(["h:1"], 0).replace('"index": 0', '"index": 3')}
+        )
     with pytest.raises(ValueError, match="is not host:port"):
         distributed.tf_config(["localhost"], 0)
     with pytest.raises(ValueError, match="--worker_index 2 is not in 0..1"):
@@ -96,7 +106,8 @@ JOB = textwrap.dedent("""
     if index in ("0", "single"):
         np.savez(out, iterations=int(model.g_optimizer.iterations.numpy()),
                  replicas=strategy.num_replicas_in_sync, names=[w.path for w in model.trainable_weights],
-                 moved=max(float(np.abs(w.numpy() - i).max()) for w, i in zip(model.trainable_weights, initial)),
+                 moved=max(float(np.abs(w.numpy() - i).max())
+                           for w, i in zip(model.trainable_weights, initial)),
                  **{f"w{k}": w.numpy() for k, w in enumerate(model.trainable_weights)})
 """)
 
@@ -105,17 +116,31 @@ def run_job(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(JOB)
     addresses = distributed.local_workers(2)
-    workers = [subprocess.Popen([sys.executable, str(script), str(i), *addresses, str(tmp_path / "chief.npz")],
-                                cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-               for i in range(2)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(i), *addresses, str(tmp_path / "chief.npz")],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
     try:
         outputs = [w.communicate(timeout=600)[0] for w in workers]
     finally:
         stop(workers)
     for worker, output in zip(workers, outputs):
         assert worker.returncode == 0, output[-3000:]
-    single = subprocess.run([sys.executable, str(script), "single", *addresses, str(tmp_path / "single.npz")],
-                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    single = subprocess.run(
+        [sys.executable, str(script), "single", *addresses, str(tmp_path / "single.npz")],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert single.returncode == 0, single.stderr[-3000:]
     return np.load(tmp_path / "chief.npz"), np.load(tmp_path / "single.npz")
 
@@ -139,18 +164,57 @@ def test_two_workers_equal_one_process(tmp_path):
     assert max(float(np.abs(chief[k] - single[k]).max()) for k in weights) <= 1e-8
 
 
-TRAIN = ["--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--synthetic_count", "32", "--eval_samples", "2",
-         "--grid_rows", "1", "--pool_size", "2", "--batch_size", "2", "--niter", "2", "--niter_decay", "0",
-         "--eval_every", "0"]
+TRAIN = [
+    "--ngf",
+    "4",
+    "--ndf",
+    "4",
+    "--n_blocks",
+    "1",
+    "--synthetic_count",
+    "32",
+    "--eval_samples",
+    "2",
+    "--grid_rows",
+    "1",
+    "--pool_size",
+    "2",
+    "--batch_size",
+    "2",
+    "--niter",
+    "2",
+    "--niter_decay",
+    "0",
+    "--eval_every",
+    "0",
+]
 
 
 def start_cluster(run_root, log_name):
     addresses = distributed.local_workers(2)
-    command = [sys.executable, "train.py", "--strategy", "multiworker", "--checkpoints_dir", str(run_root),
-               "--name", "mw", "--workers", ",".join(addresses), *TRAIN]
-    return [subprocess.Popen([*command, "--worker_index", str(i)], cwd=ROOT, env=ENV,
-                             stdout=open(run_root / f"{log_name}_{i}.log", "w"), stderr=subprocess.STDOUT)
-            for i in range(len(addresses))]
+    command = [
+        sys.executable,
+        "train.py",
+        "--strategy",
+        "multiworker",
+        "--checkpoints_dir",
+        str(run_root),
+        "--name",
+        "mw",
+        "--workers",
+        ",".join(addresses),
+        *TRAIN,
+    ]
+    return [
+        subprocess.Popen(
+            [*command, "--worker_index", str(i)],
+            cwd=ROOT,
+            env=ENV,
+            stdout=open(run_root / f"{log_name}_{i}.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(len(addresses))
+    ]
 
 
 @pytest.mark.slow
@@ -166,7 +230,9 @@ def test_killed_worker_resumes_from_backup(tmp_path):
             time.sleep(0.2)
         assert marker.exists(), (tmp_path / "first_0.log").read_text()[-3000:]
         time.sleep(1.0)  # into epoch 2
-        assert workers[1].poll() is None, "worker 1 finished before it could be killed: make the epochs longer"
+        assert workers[1].poll() is None, (
+            "worker 1 finished before it could be killed: make the epochs longer"
+        )
         workers[1].send_signal(signal.SIGKILL)
         workers[1].wait()
         time.sleep(2.0)

@@ -139,7 +139,9 @@ def test_keras_file_round_trip(generator, discriminator, rng, tmp_path):
         model.save(path)
         loaded = keras.saving.load_model(path)
         assert type(loaded) is type(model)
-        for got, want in zip(keras.tree.flatten(loaded([image, masks])), keras.tree.flatten(model([image, masks]))):
+        for got, want in zip(
+            keras.tree.flatten(loaded([image, masks])), keras.tree.flatten(model([image, masks]))
+        ):
             assert max_diff(got, want) == 0.0
 
 
@@ -150,7 +152,9 @@ def test_config_round_trip(generator, discriminator, rng):
         clone = type(model).from_config(model.get_config())
         assert clone.get_config() == model.get_config()
         clone.set_weights(model.get_weights())
-        for got, want in zip(keras.tree.flatten(clone([image, masks])), keras.tree.flatten(model([image, masks]))):
+        for got, want in zip(
+            keras.tree.flatten(clone([image, masks])), keras.tree.flatten(model([image, masks]))
+        ):
             assert max_diff(got, want) == 0.0
 
 
@@ -165,7 +169,12 @@ def test_config_round_trip(generator, discriminator, rng):
         ((1, 32, 32, 3), (1, 32, 36, 1), -1.0, "differ in W"),
         ((1, 32, 32, 3), (1, 32, 32, 1), 255.0, r"`masks` values must lie in \[-1, 1\].*255"),
         ((1, 32, 32, 3), (1, 32, 32, 1), np.nan, "`masks` holds NaN"),
-        ((2, 32, 32, 3), (1, 32, 32, 1), -1.0, r"\(2, 32, 32, 3\) and `masks` \(1, 32, 32, 1\) differ in batch"),
+        (
+            (2, 32, 32, 3),
+            (1, 32, 32, 1),
+            -1.0,
+            r"\(2, 32, 32, 3\) and `masks` \(1, 32, 32, 1\) differ in batch",
+        ),
         ((1, 4, 4, 3), (1, 4, 4, 1), -1.0, "H = 4 .* at least 8"),
     ],
 )
@@ -177,10 +186,17 @@ def test_bad_generator_inputs(generator, image_shape, masks_shape, fill, message
 
 
 def test_generator_refuses_a_0_to_255_image(generator):
-    with pytest.raises(ValueError, match=r"SetGenerator: `image` values must lie in \[-1, 1\] \(RGB scaled "
-                                         r"to \[-1, 1\], not 0–255\); got range \[0, 255\]"):
-        generator([np.linspace(0, 255, 32 * 32 * 3, dtype="float32").reshape(1, 32, 32, 3),
-                   -np.ones((1, 32, 32, 1), "float32")])
+    with pytest.raises(
+        ValueError,
+        match=r"SetGenerator: `image` values must lie in \[-1, 1\] \(RGB scaled "
+        r"to \[-1, 1\], not 0–255\); got range \[0, 255\]",
+    ):
+        generator(
+            [
+                np.linspace(0, 255, 32 * 32 * 3, dtype="float32").reshape(1, 32, 32, 3),
+                -np.ones((1, 32, 32, 1), "float32"),
+            ]
+        )
 
 
 def test_bad_discriminator_inputs(discriminator):
@@ -237,5 +253,7 @@ def test_baseline_networks_save_and_reload(rng, tmp_path):
         model.save(tmp_path / "net.keras")
         loaded = keras.saving.load_model(tmp_path / "net.keras")
         assert type(loaded) is type(model) and loaded.merge_masks == model.merge_masks
-        for got, want in zip(keras.tree.flatten(loaded([image, masks])), keras.tree.flatten(model([image, masks]))):
+        for got, want in zip(
+            keras.tree.flatten(loaded([image, masks])), keras.tree.flatten(model([image, masks]))
+        ):
             assert max_diff(got, want) == 0.0

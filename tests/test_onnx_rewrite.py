@@ -21,8 +21,9 @@ def conv_model(rng, convs):
         if bias:
             initializers.append(numpy_helper.from_array(rng.normal(size=c_out).astype(np.float32), f"b{n}"))
             inputs.append(f"b{n}")
-        nodes.append(helper.make_node("Conv", inputs, [f"y{n}"], name=f"conv{n}", kernel_shape=[k, k],
-                                      **attributes))
+        nodes.append(
+            helper.make_node("Conv", inputs, [f"y{n}"], name=f"conv{n}", kernel_shape=[k, k], **attributes)
+        )
         outputs.append(helper.make_tensor_value_info(f"y{n}", TensorProto.FLOAT, [None] * 4))
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 6, None, None])
     graph = helper.make_graph(nodes, "convs", [x], outputs, initializers)
@@ -44,13 +45,13 @@ def conv_kernels(model):
 def test_thin_convolutions_are_split_and_compute_the_same():
     rng = np.random.default_rng(0)
     specs = [
-        (1, 7, True, {}),   # the mask decoder's last layer: split
-        (3, 7, True, {}),   # the image decoder's last layer: split
+        (1, 7, True, {}),  # the mask decoder's last layer: split
+        (3, 7, True, {}),  # the image decoder's last layer: split
         (2, 3, False, {}),  # no bias: split
-        (8, 3, True, {}),   # wide: kept
-        (1, 1, True, {}),   # 1×1: kept
+        (8, 3, True, {}),  # wide: kept
+        (1, 1, True, {}),  # 1×1: kept
         (1, 3, True, {"pads": [1, 1, 1, 1]}),  # padded: kept
-        (1, 3, True, {"strides": [2, 2]}),     # strided: kept
+        (1, 3, True, {"strides": [2, 2]}),  # strided: kept
     ]
     model = conv_model(rng, specs)
     x = rng.normal(size=(2, 6, 20, 28)).astype(np.float32)

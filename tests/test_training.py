@@ -19,8 +19,24 @@ from keras_instagan.data.unpaired import crop_and_flip
 from keras_instagan.metrics import background_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--synthetic_count", "2", "--eval_samples", "2", "--grid_rows", "1",
-        "--pool_size", "2", "--judge_count", "8"]
+TINY = [
+    "--ngf",
+    "4",
+    "--ndf",
+    "4",
+    "--n_blocks",
+    "1",
+    "--synthetic_count",
+    "2",
+    "--eval_samples",
+    "2",
+    "--grid_rows",
+    "1",
+    "--pool_size",
+    "2",
+    "--judge_count",
+    "8",
+]
 
 
 def test_shapes_are_deterministic_exact_and_sorted():
@@ -41,7 +57,7 @@ def test_shapes_are_deterministic_exact_and_sorted():
 def median_fill(masks):
     """Median share of its bounding box that the first instance of each image fills."""
     ratios = []
-    for mask in (masks[..., 0] > 0):
+    for mask in masks[..., 0] > 0:
         rows, cols = np.where(mask)
         ratios.append(mask.sum() / ((np.ptp(rows) + 1) * (np.ptp(cols) + 1)))
     return np.median(ratios)
@@ -74,7 +90,10 @@ def test_eight_instance_variant_holds_up_to_eight_smaller_objects():
     (_, eight), _ = shapes.load(60, 64, 8, seed=2)
     counts = (eight.max(axis=(1, 2)) > 0).sum(-1)
     assert eight.shape[-1] == 8 and counts.max() >= 7 and counts.min() >= 1
-    area = lambda masks: (masks > 0).sum(axis=(1, 2))[:, 0].mean()  # the largest object's area
+
+    def area(masks):
+        return (masks > 0).sum(axis=(1, 2))[:, 0].mean()  # the largest object's area
+
     assert area(eight) < 0.75 * area(four)
 
 
@@ -117,7 +136,9 @@ def test_background_error():
     translated[0, 0, 0] = 1.0  # changed, but inside a mask
     masks = -np.ones((1, 2, 2, 1), "float32")
     masks[0, 0, 0, 0] = 1.0
-    np.testing.assert_allclose(background_error(image, translated, masks, -np.ones_like(masks)), [0.2 * 127.5])
+    np.testing.assert_allclose(
+        background_error(image, translated, masks, -np.ones_like(masks)), [0.2 * 127.5]
+    )
     everything = np.ones_like(masks)
     assert np.isnan(background_error(image, translated, everything, everything)[0])
 
@@ -135,9 +156,18 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
     common = ["--checkpoints_dir", str(tmp_path), "--name", "run", *TINY, "--niter", "1", "--ins_per", "4"]
     first = train.main([*common, "--niter_decay", "0"])
     run_dir = tmp_path / "run"
-    for name in ("config.json", "log.csv", "samples/epoch_001.png", "state/model.weights.h5",
-                 "G_A.keras", "G_B.keras", "D_A.keras", "D_B.keras", "judges/domain_classifier.keras",
-                 "judges/masked_domain_classifier.keras"):
+    for name in (
+        "config.json",
+        "log.csv",
+        "samples/epoch_001.png",
+        "state/model.weights.h5",
+        "G_A.keras",
+        "G_B.keras",
+        "D_A.keras",
+        "D_B.keras",
+        "judges/domain_classifier.keras",
+        "judges/masked_domain_classifier.keras",
+    ):
         assert (run_dir / name).exists(), name
     assert "first training step done" in capsys.readouterr().out
     judges_written = os.path.getmtime(run_dir / "judges" / "domain_classifier.keras")
@@ -158,8 +188,11 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
     for got, expected in zip(from_run.translate(image, masks, "BtoA"), first.translate(image, masks, "BtoA")):
         np.testing.assert_allclose(got, expected, atol=1e-5)
 
-    with pytest.raises(SystemExit, match=r"already holds a run \(config\.json, log\.csv, state.*"
-                                          r"--continue_train, start over with --overwrite"):
+    with pytest.raises(
+        SystemExit,
+        match=r"already holds a run \(config\.json, log\.csv, state.*"
+        r"--continue_train, start over with --overwrite",
+    ):
         train.main(common)  # the same command again: refused before anything is touched
     assert read_log(run_dir)[0]["epoch"] == "1" and (run_dir / "G_A.keras").exists()
 
@@ -220,13 +253,15 @@ def test_quality_log_scores_every_k_epochs_and_the_last(tmp_path):
     from keras_instagan import evaluation
 
     data = dict(zip("AB", shapes.load(4, 32, 4, seed=1)))
-    judges = evaluation.train_judges(dict(zip("AB", shapes.load(8, 32, 4, seed=2))),
-                                     shapes.domain_shapes("ellipses_squares"))
+    judges = evaluation.train_judges(
+        dict(zip("AB", shapes.load(8, 32, 4, seed=2))), shapes.domain_shapes("ellipses_squares")
+    )
     model = InstaGAN(ngf=4, ndf=4, n_blocks=1, pool_size=0)
     model.compile()
     quality = callbacks.QualityLog(data, judges, every=2)
-    history = model.fit(unpaired_dataset(*shapes.load(1, 32, 4, seed=3)), epochs=3, verbose=0,
-                        callbacks=[quality])
+    history = model.fit(
+        unpaired_dataset(*shapes.load(1, 32, 4, seed=3)), epochs=3, verbose=0, callbacks=[quality]
+    )
     for name in ("shape_instances_AtoB", "fid_BtoA", "classification_masked_AtoB", "kid_AtoB"):
         values = history.history[name]
         assert np.isnan(values[0]) and not np.isnan(values[1]) and not np.isnan(values[2]), name
@@ -258,8 +293,10 @@ def test_plot_quality_draws_every_logged_score(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     with open(run / "log.csv", "w") as f:
-        f.write("epoch,seconds,shape_instances_AtoB,shape_instances_BtoA,fid_AtoB\n"
-                "1,60,nan,nan,nan\n2,60,0.5,0.7,30\n3,120,0.8,0.9,20\n")
+        f.write(
+            "epoch,seconds,shape_instances_AtoB,shape_instances_BtoA,fid_AtoB\n"
+            "1,60,nan,nan,nan\n2,60,0.5,0.7,30\n3,120,0.8,0.9,20\n"
+        )
     curves = plot_quality.read_curves(str(run))
     assert curves["shape_instances_AtoB"] == [(2.0, 0.5), (4.0, 0.8)]  # minutes: running sum
     written = plot_quality.main(["--run", str(run), "--out", str(tmp_path / "figs" / "q")])
@@ -275,21 +312,23 @@ def test_plot_quality_draws_every_logged_score(tmp_path):
 def test_train_py_rejects_bad_options(capsys):
     import train
 
-    for argv, message in ((["--fineSizeH", "30"], "multiple of 4"),
-                          (["--ins_max", "5"], "multiple of --ins_per"),
-                          (["--loadSizeH", "20"], "at least --fineSizeH"),
-                          (["--fineSizeW", "20", "--loadSizeW", "20"], "must be at least 24"),
-                          (["--coco_annotations", "x.json"], "needs --coco_images, --classA and --classB"),
-                          (["--dataroot", "d", "--coco_annotations", "x.json"], "not both"),
-                          (["--lr", "-0.1"], "--lr -0.1: expected a positive learning rate"),
-                          (["--lr", "nan"], "--lr nan: expected a positive"),
-                          (["--batch_size", "0"], "--batch_size 0: expected at least 1"),
-                          (["--pool_size", "-1"], "--pool_size -1: expected at least 0"),
-                          (["--lambda_ctx", "-1"], "--lambda_ctx -1.0: expected at least 0.0"),
-                          (["--beta1", "1"], "--beta1 1.0: expected below 1"),
-                          (["--niter", "0", "--niter_decay", "0"], "nothing to train"),
-                          (["--grid_rows", "5", "--eval_samples", "4"], "at most --eval_samples 4"),
-                          (["--continue_train", "--overwrite"], "not both")):
+    for argv, message in (
+        (["--fineSizeH", "30"], "multiple of 4"),
+        (["--ins_max", "5"], "multiple of --ins_per"),
+        (["--loadSizeH", "20"], "at least --fineSizeH"),
+        (["--fineSizeW", "20", "--loadSizeW", "20"], "must be at least 24"),
+        (["--coco_annotations", "x.json"], "needs --coco_images, --classA and --classB"),
+        (["--dataroot", "d", "--coco_annotations", "x.json"], "not both"),
+        (["--lr", "-0.1"], "--lr -0.1: expected a positive learning rate"),
+        (["--lr", "nan"], "--lr nan: expected a positive"),
+        (["--batch_size", "0"], "--batch_size 0: expected at least 1"),
+        (["--pool_size", "-1"], "--pool_size -1: expected at least 0"),
+        (["--lambda_ctx", "-1"], "--lambda_ctx -1.0: expected at least 0.0"),
+        (["--beta1", "1"], "--beta1 1.0: expected below 1"),
+        (["--niter", "0", "--niter_decay", "0"], "nothing to train"),
+        (["--grid_rows", "5", "--eval_samples", "4"], "at most --eval_samples 4"),
+        (["--continue_train", "--overwrite"], "not both"),
+    ):
         with pytest.raises(SystemExit):
             train.parse_args(argv)
         assert message in capsys.readouterr().err
@@ -317,7 +356,8 @@ MIRRORED = textwrap.dedent("""
             model.build(shape)
         initial = [w.numpy() for w in model.trainable_weights]
         model.fit(dataset, epochs=1, verbose=0)
-        return [w.numpy() for w in model.trainable_weights], initial, int(model.g_optimizer.iterations.numpy())
+        steps = int(model.g_optimizer.iterations.numpy())
+        return [w.numpy() for w in model.trainable_weights], initial, steps
 
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
@@ -331,8 +371,9 @@ MIRRORED = textwrap.dedent("""
 @pytest.mark.slow
 def test_mirrored_strategy_equals_one_replica():
     """One fit step on a global batch of 2 split over 2 logical CPUs = the same batch on one device."""
-    result = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=900,
-                            cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=900, cwd=ROOT
+    )
     lines = [line for line in result.stdout.splitlines() if line.startswith("MAXDIFF")]
     assert result.returncode == 0 and lines, result.stderr[-3000:]
     _, diff, moved, iterations_two, iterations_one = lines[0].split()

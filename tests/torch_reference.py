@@ -14,8 +14,13 @@ class ResnetBlock(nn.Module):
     def __init__(self, dim):
         super().__init__()
         self.conv_block = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3), nn.InstanceNorm2d(dim),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            nn.InstanceNorm2d(dim),
+            nn.ReLU(True),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, 3),
+            nn.InstanceNorm2d(dim),
         )
 
     def forward(self, x):
@@ -25,18 +30,25 @@ class ResnetBlock(nn.Module):
 def encoder(in_channels, ngf, n_blocks):
     layers = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), nn.InstanceNorm2d(ngf), nn.ReLU(True)]
     for mult in (1, 2):
-        layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1),
-                   nn.InstanceNorm2d(ngf * mult * 2), nn.ReLU(True)]
+        layers += [
+            nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1),
+            nn.InstanceNorm2d(ngf * mult * 2),
+            nn.ReLU(True),
+        ]
     return nn.Sequential(*layers, *[ResnetBlock(4 * ngf) for _ in range(n_blocks)])
 
 
 def decoder(out_channels, width):
     return nn.Sequential(
         nn.ConvTranspose2d(4 * width, 2 * width, 3, stride=2, padding=1, output_padding=1),
-        nn.InstanceNorm2d(2 * width), nn.ReLU(True),
+        nn.InstanceNorm2d(2 * width),
+        nn.ReLU(True),
         nn.ConvTranspose2d(2 * width, width, 3, stride=2, padding=1, output_padding=1),
-        nn.InstanceNorm2d(width), nn.ReLU(True),
-        nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh(),
+        nn.InstanceNorm2d(width),
+        nn.ReLU(True),
+        nn.ReflectionPad2d(3),
+        nn.Conv2d(width, out_channels, 7),
+        nn.Tanh(),
     )
 
 
@@ -59,7 +71,7 @@ class ResnetSetGenerator(nn.Module):
         img, segs = x[:, :3], x[:, 3:]
         keep = nonempty(segs)
         enc_img = self.encoder_img(img)
-        enc_segs = [self.encoder_seg(segs[:, i:i + 1]) for i in range(segs.shape[1]) if keep[i]]
+        enc_segs = [self.encoder_seg(segs[:, i : i + 1]) for i in range(segs.shape[1]) if keep[i]]
         total = torch.cat(enc_segs).sum(0, keepdim=True)
         out, k = [self.decoder_img(torch.cat([enc_img, total], 1))], 0
         for i in range(segs.shape[1]):
@@ -67,7 +79,7 @@ class ResnetSetGenerator(nn.Module):
                 out.append(self.decoder_seg(torch.cat([enc_segs[k], enc_img, total], 1)))
                 k += 1
             else:
-                out.append(segs[:, i:i + 1])
+                out.append(segs[:, i : i + 1])
         return torch.cat(out, 1)
 
 
@@ -93,15 +105,20 @@ class SpectralNorm(nn.Module):
         u.data = matrix.data.mv(v.data)
         u.data = u.data / (u.data.norm() + 1e-12)
         sigma = u.dot(matrix.mv(v))
-        setattr(self.module, "weight", w / sigma)
+        self.module.weight = w / sigma
         return self.module(x)
 
 
 def features(in_channels, ndf):
     return nn.Sequential(
-        SpectralNorm(nn.Conv2d(in_channels, ndf, 4, 2, 1)), nn.LeakyReLU(0.2, True),
-        SpectralNorm(nn.Conv2d(ndf, 2 * ndf, 4, 2, 1)), nn.InstanceNorm2d(2 * ndf), nn.LeakyReLU(0.2, True),
-        SpectralNorm(nn.Conv2d(2 * ndf, 4 * ndf, 4, 2, 1)), nn.InstanceNorm2d(4 * ndf), nn.LeakyReLU(0.2, True),
+        SpectralNorm(nn.Conv2d(in_channels, ndf, 4, 2, 1)),
+        nn.LeakyReLU(0.2, True),
+        SpectralNorm(nn.Conv2d(ndf, 2 * ndf, 4, 2, 1)),
+        nn.InstanceNorm2d(2 * ndf),
+        nn.LeakyReLU(0.2, True),
+        SpectralNorm(nn.Conv2d(2 * ndf, 4 * ndf, 4, 2, 1)),
+        nn.InstanceNorm2d(4 * ndf),
+        nn.LeakyReLU(0.2, True),
     )
 
 
@@ -111,12 +128,14 @@ class NLayerSetDiscriminator(nn.Module):
         self.feature_img = features(3, ndf)
         self.feature_seg = features(1, ndf)
         self.classifier = nn.Sequential(
-            SpectralNorm(nn.Conv2d(8 * ndf, 16 * ndf, 4, 1, 1)), nn.InstanceNorm2d(16 * ndf),
-            nn.LeakyReLU(0.2, True), SpectralNorm(nn.Conv2d(16 * ndf, 1, 4, 1, 1)),
+            SpectralNorm(nn.Conv2d(8 * ndf, 16 * ndf, 4, 1, 1)),
+            nn.InstanceNorm2d(16 * ndf),
+            nn.LeakyReLU(0.2, True),
+            SpectralNorm(nn.Conv2d(16 * ndf, 1, 4, 1, 1)),
         )
 
     def forward(self, x):
         img, segs = x[:, :3], x[:, 3:]
         keep = nonempty(segs)
-        feats = [self.feature_seg(segs[:, i:i + 1]) for i in range(segs.shape[1]) if keep[i]]
+        feats = [self.feature_seg(segs[:, i : i + 1]) for i in range(segs.shape[1]) if keep[i]]
         return self.classifier(torch.cat([self.feature_img(img), torch.stack(feats).sum(0)], 1))

@@ -103,8 +103,10 @@ def read_sample(image_dir, record, annotations, image_size=None):
     path = os.path.join(image_dir, record["file_name"])
     image = open_image(path, "RGB")
     if image.size != (record["width"], record["height"]):
-        raise ValueError(f"{path}: image is {image.size[1]}×{image.size[0]}, its annotation says "
-                         f"{record['height']}×{record['width']}")
+        raise ValueError(
+            f"{path}: image is {image.size[1]}×{image.size[0]}, its annotation says "
+            f"{record['height']}×{record['width']}"
+        )
     masks = [annotation_mask(a["segmentation"], record["height"], record["width"]) for a in annotations]
     if image_size is not None:
         image, masks = square(image, masks, image_size)
@@ -126,8 +128,18 @@ class CocoDomain(InstanceDomain):
             preparation, 256), or None to use the images as stored.
     """
 
-    def __init__(self, annotation_file, image_dir, category, load_size=None, ins_max=4,
-                 include_crowd=True, min_area=0.0, image_size=None, annotations=None):
+    def __init__(
+        self,
+        annotation_file,
+        image_dir,
+        category,
+        load_size=None,
+        ins_max=4,
+        include_crowd=True,
+        min_area=0.0,
+        image_size=None,
+        annotations=None,
+    ):
         super().__init__(load_size, ins_max)
         _mask_api()
         data = annotations if annotations is not None else load_annotations(annotation_file)

@@ -26,7 +26,8 @@ _MASK_NAME = re.compile(r"^(?P<stem>.+)_(?P<k>\d+)\.(png|jpe?g)$", re.IGNORECASE
 
 def _files(folder):
     return sorted(
-        name for name in os.listdir(folder)
+        name
+        for name in os.listdir(folder)
         if name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(os.path.join(folder, name))
     )
 
@@ -71,8 +72,10 @@ class FolderDomain(InstanceDomain):
             for mask_path in mask_paths:
                 mask_size = image_size(mask_path)
                 if mask_size != size:
-                    raise ValueError(f"{mask_path}: mask is {mask_size[1]}×{mask_size[0]} (H×W), its "
-                                     f"image {path} is {size[1]}×{size[0]}")
+                    raise ValueError(
+                        f"{mask_path}: mask is {mask_size[1]}×{mask_size[0]} (H×W), its "
+                        f"image {path} is {size[1]}×{size[0]}"
+                    )
             self.items.append((path, mask_paths))
         self._check_instances(domain, set(masks) - {os.path.splitext(n)[0] for n in images})
 
@@ -81,16 +84,22 @@ class FolderDomain(InstanceDomain):
         half the images with one is a warning."""
         empty = [path for path, mask_paths in self.items if not mask_paths]
         pattern = f"{self.seg_dir}/<stem>_<k>.png for an image <stem>.png"
-        unmatched = (f"; {len(orphan_stems)} mask stem(s) there match no image, e.g. "
-                     f"{sorted(orphan_stems)[0]!r}" if orphan_stems else "")
+        unmatched = (
+            f"; {len(orphan_stems)} mask stem(s) there match no image, e.g. {sorted(orphan_stems)[0]!r}"
+            if orphan_stems
+            else ""
+        )
         if len(empty) == len(self.items):
             raise ValueError(
                 f"domain {domain}: no image has an instance mask (expected {pattern}, e.g. none "
                 f"found for {empty[0]}){unmatched}"
             )
         if 2 * len(empty) > len(self.items):
-            warnings.warn(f"domain {domain}: {len(empty)} of {len(self.items)} images have no instance "
-                          f"mask (expected {pattern}){unmatched}", stacklevel=3)
+            warnings.warn(
+                f"domain {domain}: {len(empty)} of {len(self.items)} images have no instance "
+                f"mask (expected {pattern}){unmatched}",
+                stacklevel=3,
+            )
 
     def __len__(self):
         return len(self.items)

@@ -29,8 +29,19 @@ def _progress(done, total, label, start):
     sys.stderr.flush()
 
 
-def write_domain(data, image_dir, category, out_dir, phase, domain, image_size=256, include_crowd=True,
-                 min_area=0.0, source="annotations", progress=True):
+def write_domain(
+    data,
+    image_dir,
+    category,
+    out_dir,
+    phase,
+    domain,
+    image_size=256,
+    include_crowd=True,
+    min_area=0.0,
+    source="annotations",
+    progress=True,
+):
     """One category of one split → `<out_dir>/<phase><domain>/` and `..._seg/`; returns the count of
     images and of masks written."""
     from PIL import Image
@@ -61,8 +72,12 @@ def main(argv=None):
     p.add_argument("--classA", required=True, help="COCO category of domain A, e.g. sheep")
     p.add_argument("--classB", required=True, help="COCO category of domain B, e.g. giraffe")
     p.add_argument("--out", required=True, help="output data root (official layout)")
-    p.add_argument("--splits", nargs="+", default=["train2017:train", "val2017:val"],
-                   help="COCO split:phase pairs (default train2017:train val2017:val)")
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        default=["train2017:train", "val2017:val"],
+        help="COCO split:phase pairs (default train2017:train val2017:val)",
+    )
     p.add_argument("--image_size", type=int, default=256, help="square output size (official 256)")
     p.add_argument("--no_crowd", action="store_true", help="drop crowd annotations (official keeps them)")
     p.add_argument("--min_area", type=float, default=0.0, help="drop instances smaller (original pixels)")
@@ -76,8 +91,15 @@ def main(argv=None):
             data = load_annotations(annotation_file)
             for domain, category in (("A", args.classA), ("B", args.classB)):
                 images, masks = write_domain(
-                    data, os.path.join(args.coco_dir, split), category, args.out, phase, domain,
-                    image_size=args.image_size, include_crowd=not args.no_crowd, min_area=args.min_area,
+                    data,
+                    os.path.join(args.coco_dir, split),
+                    category,
+                    args.out,
+                    phase,
+                    domain,
+                    image_size=args.image_size,
+                    include_crowd=not args.no_crowd,
+                    min_area=args.min_area,
                     source=annotation_file,
                 )
                 print(f"prepare_coco: {phase}{domain}: {images} images, {masks} masks ({category})")

@@ -67,8 +67,9 @@ def _samples(domain, seed, shuffle, augment, cache):
     return dataset.repeat()
 
 
-def unpaired_dataset(domain_a, domain_b, batch_size=1, shuffle=True, seed=None, crop=None, flip=False,
-                     cache=None):
+def unpaired_dataset(
+    domain_a, domain_b, batch_size=1, shuffle=True, seed=None, crop=None, flip=False, cache=None
+):
     """Two domains → batched unpaired `tf.data.Dataset` of `((image_A, masks_A), (image_B, masks_B))`.
 
     Args:
@@ -95,8 +96,9 @@ def unpaired_dataset(domain_a, domain_b, batch_size=1, shuffle=True, seed=None, 
             raise ValueError(f"unpaired_dataset: {name} has no samples")
         stored = _stored_size(domain)
         if crop is not None and (crop[0] > stored[0] or crop[1] > stored[1]):
-            raise ValueError(f"unpaired_dataset: crop {tuple(crop)} is larger than {name}'s samples "
-                             f"{tuple(stored)} (H, W)")
+            raise ValueError(
+                f"unpaired_dataset: crop {tuple(crop)} is larger than {name}'s samples {tuple(stored)} (H, W)"
+            )
     augment = None
     if crop is not None or flip:
         size = crop or _stored_size(domain_a)
@@ -104,9 +106,12 @@ def unpaired_dataset(domain_a, domain_b, batch_size=1, shuffle=True, seed=None, 
         def augment(image, masks):
             image, masks = crop_and_flip(image, masks, size, flip)
             return image, sort_by_area(masks)
+
     second_seed = None if seed is None else seed + 1
-    dataset = tf.data.Dataset.zip((
-        _samples(domain_a, seed, shuffle, augment, cache and f"{cache}.A"),
-        _samples(domain_b, second_seed, shuffle, augment, cache and f"{cache}.B"),
-    ))
+    dataset = tf.data.Dataset.zip(
+        (
+            _samples(domain_a, seed, shuffle, augment, cache and f"{cache}.A"),
+            _samples(domain_b, second_seed, shuffle, augment, cache and f"{cache}.B"),
+        )
+    )
     return dataset.take(length).batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
