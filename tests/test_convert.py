@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from utils import max_diff, numpy, random_image, random_masks
+from utils import command, max_diff, numpy, random_image, random_masks
 
 from keras_instagan import convert
 
@@ -145,11 +145,9 @@ def test_a_corrupt_second_file_or_a_used_folder_writes_nothing(checkpoints, tmp_
 def test_command_line_writes_a_run_directory(checkpoints, tmp_path):
     folder, _, _ = checkpoints
     out = tmp_path / "run"
-    result = subprocess.run(
+    result = subprocess.run(  # the instagan-convert command (python -m keras_instagan.convert is the same)
         [
-            sys.executable,
-            "-m",
-            "keras_instagan.convert",
+            command("instagan-convert"),
             "--checkpoints_dir",
             str(folder),
             "--epoch",
@@ -183,8 +181,8 @@ def test_command_line_writes_a_run_directory(checkpoints, tmp_path):
 def test_converted_run_translates_and_continues_training(checkpoints, tmp_path):
     """The converted run directory is what `InstaGAN.from_run`, translate and train.py
     --continue_train take."""
-    import train
     from keras_instagan import InstaGAN
+    from keras_instagan.cli import train
 
     folder, generator, _ = checkpoints
     out = tmp_path / "run"

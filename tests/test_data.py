@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+from utils import command
 
 from keras_instagan.data import CocoDomain, FolderDomain, unpaired_dataset
 from keras_instagan.data.coco import annotation_mask
@@ -380,13 +381,12 @@ def test_coco_polygon_rle_and_crowd_become_masks_and_folder_layout(tmp_path):
     assert any(np.array_equal(folder.load(0)[1][..., k], cut_crowd) for k in range(3))
 
 
-def test_train_py_on_a_folder_layout(tmp_path):
+def test_instagan_train_on_a_folder_layout(tmp_path):
     root = str(tmp_path / "data")
     write_layout(root, phase="sample")
-    run = subprocess.run(
+    run = subprocess.run(  # the instagan-train command (train.py is the same program)
         [
-            sys.executable,
-            os.path.join(ROOT, "train.py"),
+            command("instagan-train"),
             "--dataroot",
             root,
             "--phase",

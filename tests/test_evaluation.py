@@ -2,17 +2,13 @@
 
 import json
 import os
-import sys
 
 import keras
 import pytest
 
 from keras_instagan import InstaGAN, evaluation, metrics
+from keras_instagan.cli import evaluate
 from keras_instagan.data import shapes
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import evaluate  # noqa: E402
 
 
 def write_run(folder, config_changes=None, **options):
@@ -215,7 +211,7 @@ def test_evaluate_py_leaves_out_judges_that_cannot_tell_the_domains_apart(runs, 
 
 
 def test_corrupt_networks_and_configs_are_named(tmp_path):
-    import train
+    from keras_instagan.cli import train
     from keras_instagan.run import read_config
 
     folder = tmp_path / "run"
@@ -243,7 +239,7 @@ def test_a_run_holding_other_networks_than_its_config_says_is_refused(tmp_path):
 
 
 def test_train_py_takes_the_baseline_networks():
-    import train
+    from keras_instagan.cli import train
 
     args = train.parse_args(["--netG", "resnet_seg", "--netD", "basic", "--lambda_ctx", "0"])
     assert (args.netG, args.netD, args.lambda_ctx) == ("resnet_seg", "basic", 0.0)

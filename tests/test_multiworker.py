@@ -63,7 +63,7 @@ def test_tf_config_and_cluster_task():
 
 
 def test_train_py_multiworker_options(capsys):
-    import train
+    from keras_instagan.cli import train
 
     with pytest.raises(SystemExit):
         train.parse_args(["--workers", "h:1,h:2", "--worker_index", "0"])

@@ -150,7 +150,7 @@ def read_log(run_dir):
 
 def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
     """Graph-mode training through train.py; stop after epoch 1, continue to epoch 2."""
-    import train
+    from keras_instagan.cli import train
 
     # one step of all 4 slots: every sample has an instance, so every step updates every network
     common = ["--checkpoints_dir", str(tmp_path), "--name", "run", *TINY, "--niter", "1", "--ins_per", "4"]
@@ -226,7 +226,7 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
 
 
 def test_overwrite_deletes_only_what_a_run_wrote(tmp_path):
-    import train
+    from keras_instagan.cli import train
 
     run_dir = tmp_path / "run"
     (run_dir / "state").mkdir(parents=True)
@@ -288,7 +288,7 @@ def test_sample_grid_cells_are_at_least_96_pixels(tmp_path):
 
 
 def test_plot_quality_draws_every_logged_score(tmp_path):
-    import plot_quality
+    from keras_instagan.cli import plot_quality
 
     run = tmp_path / "run"
     run.mkdir()
@@ -310,7 +310,7 @@ def test_plot_quality_draws_every_logged_score(tmp_path):
 
 
 def test_train_py_rejects_bad_options(capsys):
-    import train
+    from keras_instagan.cli import train
 
     for argv, message in (
         (["--fineSizeH", "30"], "multiple of 4"),

@@ -28,3 +28,16 @@ def numpy(x):
 
 def max_diff(a, b):
     return float(np.max(np.abs(numpy(a) - numpy(b))))
+
+
+def command(name):
+    """The path of console command `name` (installed beside this Python by `pip install -e .`)."""
+    import os
+    import sys
+
+    import pytest
+
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    if not os.path.exists(path):
+        pytest.fail(f"{name} is not installed beside {sys.executable}: run pip install -e .")
+    return path

@@ -1,0 +1,261 @@
+"""Evaluate trained runs on held-out data and write a JSON file and a Markdown table.
+
+    python evaluate.py --run checkpoints/shapes_instagan                # the built-in synthetic data
+    python evaluate.py --run runs/instagan runs/cyclegan_seg runs/cyclegan --out docs/evaluation
+    python evaluate.py --run checkpoints/shp2gir --dataroot datasets/shp2gir_coco --phase test \
+        --classifier sheep_giraffe.keras --features inception_v3_notop.keras
+
+Runs trained on the synthetic data (no `--dataroot` in their config.json) are evaluated on fresh
+synthetic samples of their pair (`--synthetic` in config.json) with up to `--ins_max` objects (the
+first run's ins_max; `--seed`, never used in training); others need `--dataroot`. Metrics
+(`keras_instagan.evaluation`): background error, instances kept, shape score (synthetic data),
+classification score plain and masked, FID and KID. With no `--classifier` the domain classifiers are
+trained here from scratch on real images of both domains (`--classifier_phase`, or other synthetic
+samples); with no `--features` FID/KID use the plain classifier's features (not Inception: the numbers
+compare runs with each other, not with published FIDs).
+"""
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import sys
+
+JUDGE_NAMES = {
+    "plain": "domain classifier",
+    "masked": "masked domain classifier",
+    "features": "feature extractor",
+}
+JUDGE_OPTIONS = {"plain": "classifier", "masked": "masked_classifier", "features": "features"}
+
+
+def judge_threshold(judges, key):
+    return f"{'separation' if key == 'features' else 'balanced accuracy'} ≥ " + str(
+        judges.MIN_SEPARATION if key == "features" else judges.MIN_ACCURACY
+    )
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", nargs="+", required=True, help="run directories (train.py or convert)")
+    p.add_argument("--label", nargs="+", help="a name per run for the table (default: folder names)")
+    p.add_argument("--dataroot", help="real data in the official folder layout")
+    p.add_argument("--phase", default="test", help="folder prefix of the evaluation data (--dataroot)")
+    p.add_argument(
+        "--classifier_phase",
+        default="train",
+        help="folder prefix of the images the domain classifiers learn from (--dataroot)",
+    )
+    p.add_argument("--count", type=int, default=200, help="evaluation samples per domain")
+    p.add_argument(
+        "--classifier_count",
+        type=int,
+        default=600,
+        help="synthetic samples per domain to train the classifiers on",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="evaluation size, multiples of 4 (default: the first run's fineSizeH/W)",
+    )
+    p.add_argument(
+        "--ins_max",
+        type=int,
+        help="instances kept per evaluation image (default: the first run's ins_max; "
+        "synthetic data: also the most objects drawn per image, as in training)",
+    )
+    p.add_argument("--ins_per", type=int, help="masks per sequential step (default: each run's own)")
+    p.add_argument("--classifier", help="domain classifier .keras (P(B) from an image)")
+    p.add_argument("--masked_classifier", help="domain classifier .keras for masked images")
+    p.add_argument("--features", help="feature extractor .keras for FID/KID (images in [-1, 1])")
+    p.add_argument("--save_classifiers", help="folder to save the classifiers trained here")
+    p.add_argument("--out", default="evaluation", help="writes OUT.json and OUT.md")
+    p.add_argument("--seed", type=int, default=20_000, help="seed of the synthetic evaluation samples")
+    args = p.parse_args(argv)
+    if args.label and len(args.label) != len(args.run):
+        p.error(f"--label needs one name per --run: {len(args.run)} runs, {len(args.label)} labels")
+    if args.size and any(s % 4 or s < 24 for s in args.size):
+        p.error(f"--size {args.size[0]} {args.size[1]}: both must be multiples of 4 and at least 24")
+    return args
+
+
+def run_info(run_dir, config):
+    """The training options that tell runs apart, and the training time from log.csv."""
+    info = {
+        key: config.get(key, default)
+        for key, default in (("netG", "set"), ("netD", "set"), ("lambda_ctx", 1.0), ("ins_per", 2))
+    }
+    if info["netG"] != "set":
+        info["ins_per"] = "all"
+    epochs, seconds = 0, 0.0
+    log = os.path.join(run_dir, "log.csv")
+    if os.path.exists(log):
+        with open(log, newline="") as f:
+            for row in csv.DictReader(f):
+                epochs += 1
+                seconds += float(row.get("seconds") or 0)
+    info["epochs"], info["train_min"] = epochs, round(seconds / 60, 1)
+    return info
+
+
+def load_data(args, configs, size):
+    """`{"A": (images, masks), "B": ...}` to evaluate on, the classifiers' training data, and the
+    target shapes (None for real data)."""
+    if args.dataroot:
+        from keras_instagan.data import FolderDomain
+
+        def domains(phase, count):
+            return {
+                side: FolderDomain(args.dataroot, phase, side, size, args.ins_max).load_all(count)
+                for side in "AB"
+            }
+
+        return domains(args.phase, args.count), lambda: domains(args.classifier_phase, None), None
+    trained_on = [c.get("dataroot") or c.get("coco_annotations") for c in configs]
+    if any(trained_on):
+        raise ValueError(
+            f"a run was trained on real data ({next(t for t in trained_on if t)}); give --dataroot"
+        )
+    if size[0] != size[1]:
+        raise ValueError(f"the synthetic data are square; got --size {size[0]} {size[1]}")
+    pairs = {c.get("synthetic", "ellipses_squares") for c in configs}
+    if len(pairs) > 1:
+        raise ValueError(f"the runs were trained on different synthetic pairs: {sorted(pairs)}")
+    from keras_instagan.data import shapes
+
+    pair = pairs.pop()
+
+    def load(count, seed):
+        return dict(zip("AB", shapes.load(count, size[0], args.ins_max, seed=seed, pair=pair)))
+
+    return (
+        load(args.count, args.seed),
+        lambda: load(args.classifier_count, args.seed + 1),
+        shapes.domain_shapes(pair),
+    )
+
+
+def make_judges(args, training_data, target_shapes):
+    import keras
+
+    from keras_instagan.evaluation import Judges, train_judges
+
+    def load(path):
+        return None if path is None else keras.saving.load_model(path, compile=False)
+
+    plain, masked, extractor = load(args.classifier), load(args.masked_classifier), load(args.features)
+    if plain is not None and masked is not None:
+        return Judges(plain, masked, extractor, target_shapes)
+    data = training_data()
+    print(
+        f"evaluate.py: training domain classifiers on {len(data['A'][0])}/{len(data['B'][0])} real "
+        "images A/B",
+        flush=True,
+    )
+    judges = train_judges(data, target_shapes, plain, masked, extractor)
+    if args.save_classifiers:
+        judges.save(args.save_classifiers)
+    return judges
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from keras_instagan import InstaGAN, evaluation
+    from keras_instagan.run import read_config, trained_directions
+
+    labels = args.label or [os.path.basename(os.path.normpath(r)) for r in args.run]
+    try:
+        configs = [read_config(run) for run in args.run]
+        if args.ins_max is None:
+            args.ins_max = configs[0].get("ins_max", 4)
+        size = tuple(args.size or (configs[0].get("fineSizeH", 64), configs[0].get("fineSizeW", 64)))
+        data, training_data, target_shapes = load_data(args, configs, size)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"evaluate.py: {error}")
+    judges = make_judges(args, training_data, target_shapes)
+    checks = judges.check(data)
+    for key, (value, passed) in checks.items():
+        if not passed:
+            print(
+                f"evaluate.py: the {JUDGE_NAMES[key]} {'separates' if key == 'features' else 'scores'} "
+                f"{value:.3f} on the real evaluation images (needs {judge_threshold(judges, key)}): its "
+                f"scores are left out; pass a better one with --{JUDGE_OPTIONS[key]}",
+                flush=True,
+            )
+
+    results = {}
+    for direction in evaluation.SIDES:
+        for name, row in judges.reference(data, direction).items():
+            results.setdefault(name, {"info": {}})[direction] = row
+    for run, label, config in zip(args.run, labels, configs):
+        print(f"evaluate.py: {label} ({run})", flush=True)
+        directions = trained_directions(run)
+        for direction in sorted(set(evaluation.SIDES) - set(directions)):
+            print(
+                f"evaluate.py: {label}: no G_{direction[0]}.keras and no state/ in {run}: no {direction} row",
+                flush=True,
+            )
+        try:
+            model = InstaGAN.from_run(run, **({"ins_per": args.ins_per} if args.ins_per else {}))
+        except (ValueError, FileNotFoundError) as error:
+            sys.exit(f"evaluate.py: {error}")
+        results[label] = {
+            "info": run_info(run, config),
+            **evaluation.evaluate_model(model, data, judges, directions),
+        }
+        if args.ins_per:
+            results[label]["info"]["ins_per"] = model.ins_per if model.netG == "set" else "all"
+
+    columns = (
+        ("netG", "netG"),
+        ("netD", "netD"),
+        ("lambda_ctx", "λ ctx"),
+        ("ins_per", "ins_per"),
+        ("epochs", "epochs"),
+        ("train_min", "train min"),
+    )
+    source = f"{args.dataroot} ({args.phase})" if args.dataroot else f"synthetic shapes, seed {args.seed}"
+    text = [
+        f"Evaluation on {data['A'][0].shape[0]}/{data['B'][0].shape[0]} images A/B, {source}, "
+        f"{size[0]}×{size[1]}.",
+        "",
+        "Judges on the real evaluation images: "
+        + "; ".join(
+            f"{JUDGE_NAMES[key]} {'separation' if key == 'features' else 'balanced accuracy'} "
+            f"{value:.3f}" + ("" if passed else " (too low: its scores are left out)")
+            for key, (value, passed) in checks.items()
+        )
+        + ".",
+        "",
+        "Command: `python evaluate.py " + shlex.join(sys.argv[1:] if argv is None else argv) + "`",
+    ]
+    for direction in evaluation.SIDES:
+        text += ["", f"### {direction}", "", evaluation.markdown_table(results, direction, columns)]
+    markdown = "\n".join(text) + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out + ".json", "w") as f:
+        json.dump(
+            {
+                "data": source,
+                "size": size,
+                "count": args.count,
+                "results": results,
+                "judges": {
+                    key: {"value": value, "passed": passed} for key, (value, passed) in checks.items()
+                },
+            },
+            f,
+            indent=2,
+        )
+    with open(args.out + ".md", "w") as f:
+        f.write(markdown)
+    print(markdown)
+    print(f"evaluate.py: wrote {args.out}.json and {args.out}.md", flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()
