@@ -6,7 +6,7 @@
 reads `<epoch>_net_{G_A,G_B,D_A,D_B}.pth` (any subset: the generators alone are enough to translate)
 and writes a run directory: `config.json` and `G_A.keras` … `D_B.keras`.
 
-Files are read with `torch.load(..., weights_only=True)`: a checkpoint holding anything but tensors is
+Files are read by `keras_instagan.pth`, without PyTorch: a checkpoint holding anything but tensors is
 refused, never executed. Every tensor must be used and every shape must match, otherwise the error
 lists what is missing, unexpected or misshapen. Widths and depths are inferred from the shapes.
 
@@ -33,31 +33,15 @@ import sys
 import numpy as np
 
 from keras_instagan.networks import SetDiscriminator, SetGenerator
+from keras_instagan.pth import read_state_dict
 
 NETWORKS = ("G_A", "G_B", "D_A", "D_B")
 
 
 def load_state_dict(path):
-    """The `{key: numpy array}` of an official `.pth` file, read without executing any code."""
-    try:
-        import torch
-    except ImportError:
-        sys.exit(
-            "keras_instagan.convert needs PyTorch to read .pth files: pip install 'keras-instagan[torch]' "
-            "(on a machine without a GPU: pip install torch --index-url "
-            "https://download.pytorch.org/whl/cpu)"
-        )
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # UnpicklingError for objects other than tensors, others for bad bytes
-        raise ValueError(
-            f"{path}: refused: not a readable state_dict of plain tensors (corrupt, or holding "
-            f"other objects; PyTorch: {type(error).__name__}). Files are never loaded with "
-            "code execution."
-        ) from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: expected a state_dict (a dict of tensors); got {type(state).__name__}.")
-    return {key: value.detach().numpy() for key, value in state.items()}
+    """The `{key: numpy array}` of an official `.pth` file (zip or legacy format), read without PyTorch
+    and without executing any code (`keras_instagan.pth`)."""
+    return read_state_dict(path)
 
 
 def _conv(weight):
