@@ -124,14 +124,12 @@ class Judges:
                 [metrics.classification_score(classifier.predict(model, shown[side]), side) for side in "AB"]
             )
             results[key] = (float(accuracy), bool(accuracy >= self.MIN_ACCURACY))
-        if min(len(data[side][0]) for side in "AB") < 4:  # too few for two halves of two images
-            self.refused = {key for key, (_, passed) in results.items() if not passed}
-            return results
-        features = {side: classifier.features(self.extractor, data[side][0]) for side in "AB"}
-        within = max(metrics.frechet_distance(f[0::2], f[1::2]) for f in features.values())
-        between = metrics.frechet_distance(features["A"], features["B"])
-        separation = between / within if within > 0 else float("inf")
-        results["features"] = (float(separation), bool(separation >= self.MIN_SEPARATION))
+        if min(len(data[side][0]) for side in "AB") >= 4:  # two halves of at least two images each
+            features = {side: classifier.features(self.extractor, data[side][0]) for side in "AB"}
+            within = max(metrics.frechet_distance(f[0::2], f[1::2]) for f in features.values())
+            between = metrics.frechet_distance(features["A"], features["B"])
+            separation = between / within if within > 0 else float("inf")
+            results["features"] = (float(separation), bool(separation >= self.MIN_SEPARATION))
         self.refused = {key for key, (_, passed) in results.items() if not passed}
         return results
 

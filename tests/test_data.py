@@ -428,7 +428,16 @@ def test_instagan_train_on_a_folder_layout(tmp_path):
     assert "3/1 images A/B" in run.stdout
     assert os.path.exists(os.path.join(tmp_path, "folder", "samples", "epoch_001.png"))
     bad = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "train.py"), "--dataroot", root, "--phase", "train"],
+        [
+            sys.executable,
+            os.path.join(ROOT, "train.py"),
+            "--dataroot",
+            root,
+            "--phase",
+            "train",
+            "--checkpoints_dir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -233,10 +233,22 @@ def test_overwrite_deletes_only_what_a_run_wrote(tmp_path):
     for name in ("config.json", "log.csv", "G_A.keras", "notes.txt"):
         (run_dir / name).write_text("x")
     with pytest.raises(SystemExit, match="already holds a run"):
-        train.clear_or_refuse(str(run_dir), overwrite=False)
-    train.clear_or_refuse(str(run_dir), overwrite=True)
+        train.existing_run(str(run_dir), overwrite=False)
+    found = train.existing_run(str(run_dir), overwrite=True)
+    assert found == ["config.json", "log.csv", "state", "G_A.keras"]
+    train.delete_run(str(run_dir), found)
     assert sorted(os.listdir(run_dir)) == ["notes.txt"]
-    train.clear_or_refuse(str(tmp_path / "new"), overwrite=False)  # nothing there: nothing to refuse
+    assert train.existing_run(str(tmp_path / "new"), overwrite=False) == []  # nothing there
+
+
+def test_bad_data_leaves_no_run_folder(tmp_path):
+    from keras_instagan.cli import train
+
+    with pytest.raises(SystemExit, match="trainA: folder not found"):
+        train.main(
+            ["--dataroot", str(tmp_path / "nowhere"), "--checkpoints_dir", str(tmp_path), "--name", "x"]
+        )
+    assert not (tmp_path / "x").exists()
 
 
 def test_csv_log_replaces_the_rows_of_epochs_trained_again(tmp_path):

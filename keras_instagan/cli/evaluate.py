@@ -257,5 +257,11 @@ def main(argv=None):
     return results
 
 
+def command():
+    """The `instagan-evaluate` console command: `main` on the process's arguments (its return value is
+    for Python callers, not an exit status)."""
+    main()
+
+
 if __name__ == "__main__":
     main()

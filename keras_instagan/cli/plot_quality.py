@@ -95,5 +95,11 @@ def main(argv=None):
     return written
 
 
+def command():
+    """The `instagan-plot-quality` console command: `main` on the process's arguments (its return value is
+    for Python callers, not an exit status)."""
+    main()
+
+
 if __name__ == "__main__":
     main()

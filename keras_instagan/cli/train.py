@@ -368,17 +368,19 @@ RUN_ENTRIES = (
 )
 
 
-def clear_or_refuse(run_dir, overwrite):
-    """Refuse to start a new run over an existing one, unless `--overwrite`, which deletes the old run's
-    entries (`RUN_ENTRIES`; anything else in the folder is left alone)."""
+def existing_run(run_dir, overwrite):
+    """The entries (`RUN_ENTRIES`) of a run already in `run_dir`; exits naming them unless `--overwrite`."""
     found = [name for name in RUN_ENTRIES if os.path.exists(os.path.join(run_dir, name))]
-    if not found:
-        return
-    if not overwrite:
+    if found and not overwrite:
         sys.exit(
             f"train.py: {run_dir} already holds a run ({', '.join(found)}); continue it with "
             "--continue_train, start over with --overwrite, or choose another --name."
         )
+    return found
+
+
+def delete_run(run_dir, found):
+    """`--overwrite`: delete the old run's entries `found` (anything else in the folder is left alone)."""
     for name in found:
         path = os.path.join(run_dir, name)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
@@ -495,15 +497,12 @@ def main(argv=None):
         saved = check_continued_config(run_dir, config)
         if "converted_from" in saved:
             config["converted_from"] = saved["converted_from"]
-    elif chief and not restarted:
-        clear_or_refuse(run_dir, args.overwrite)
-    os.makedirs(run_dir, exist_ok=True)
-    if chief:
-        with open(os.path.join(run_dir, "config.json"), "w") as f:
-            json.dump(config, f, indent=2)
+    found = (
+        existing_run(run_dir, args.overwrite) if chief and not restarted and not args.continue_train else []
+    )
 
     keras.utils.set_random_seed(args.seed)
-    (domain_a, domain_b), samples, judge_data = load_data(args)
+    (domain_a, domain_b), samples, judge_data = load_data(args)  # bad data: exits before anything is written
     dataset = unpaired_dataset(
         domain_a,
         domain_b,
@@ -513,6 +512,12 @@ def main(argv=None):
         flip=not args.no_flip,
         cache="" if args.cache and (args.dataroot or args.coco_annotations) else None,
     )
+    if found:
+        delete_run(run_dir, found)
+    os.makedirs(run_dir, exist_ok=True)
+    if chief:
+        with open(os.path.join(run_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
     backup = None
     if args.strategy == "multiworker":
         dataset = distributed.shard_by_data(dataset)
@@ -598,6 +603,12 @@ def main(argv=None):
             network.save(os.path.join(run_dir, f"{network.name}.keras"))
         print(f"train.py: done; generators in {run_dir}/G_A.keras and G_B.keras", flush=True)
     return model
+
+
+def command():
+    """The `instagan-train` console command: `main` on the process's arguments (its return value is
+    for Python callers, not an exit status)."""
+    main()
 
 
 if __name__ == "__main__":
