@@ -164,30 +164,9 @@ def test_two_workers_equal_one_process(tmp_path):
     assert max(float(np.abs(chief[k] - single[k]).max()) for k in weights) <= 1e-8
 
 
-TRAIN = [
-    "--ngf",
-    "4",
-    "--ndf",
-    "4",
-    "--n_blocks",
-    "1",
-    "--synthetic_count",
-    "32",
-    "--eval_samples",
-    "2",
-    "--grid_rows",
-    "1",
-    "--pool_size",
-    "2",
-    "--batch_size",
-    "2",
-    "--niter",
-    "2",
-    "--niter_decay",
-    "0",
-    "--eval_every",
-    "0",
-]
+TRAIN = ["--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--synthetic_count", "32",
+         "--eval_samples", "2", "--grid_rows", "1", "--pool_size", "2", "--batch_size", "2",
+         "--niter", "2", "--niter_decay", "0", "--eval_every", "0"]  # fmt: skip
 
 
 def start_cluster(run_root, log_name):

@@ -19,24 +19,8 @@ from keras_instagan.data.unpaired import crop_and_flip
 from keras_instagan.metrics import background_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = [
-    "--ngf",
-    "4",
-    "--ndf",
-    "4",
-    "--n_blocks",
-    "1",
-    "--synthetic_count",
-    "2",
-    "--eval_samples",
-    "2",
-    "--grid_rows",
-    "1",
-    "--pool_size",
-    "2",
-    "--judge_count",
-    "8",
-]
+TINY = ["--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--synthetic_count", "2",
+        "--eval_samples", "2", "--grid_rows", "1", "--pool_size", "2", "--judge_count", "8"]  # fmt: skip
 
 
 def test_shapes_are_deterministic_exact_and_sorted():
