@@ -11,6 +11,10 @@ from or with real images of the target domain:
   shape (`metrics.shape_score`, slot by slot; InstaGAN only).
 - `shape_components` (↑, synthetic data): the same on the connected components of the translated
   union, comparable across InstaGAN and CycleGAN+Seg: Σ hits / Σ max(components in, out).
+- `shape_painted` (↑, synthetic data): share of input instances that the translated *image* paints
+  in the target shape (`metrics.painted_masks`: the object's colour read from the image, no
+  translated mask needed), for every method, CycleGAN included. High `shape_instances` with low
+  `shape_painted` means the masks turned and the picture did not.
 - `classification`, `classification_masked` (↑): share of translated images a domain classifier puts
   in the target domain; the masked one sees only the pixels inside the translated masks.
 - `fid`, `kid` (↓): between translated images and real target images, on a feature extractor (KID
@@ -34,6 +38,7 @@ METRICS = (
     "instances_kept",
     "shape_instances",
     "shape_components",
+    "shape_painted",
     "classification",
     "classification_masked",
     "fid",
@@ -44,6 +49,7 @@ COLUMNS = (
     ("instances_kept", "inst kept ↑", 3),
     ("shape_instances", "shape inst ↑", 3),
     ("shape_components", "shape comp ↑", 3),
+    ("shape_painted", "shape painted ↑", 3),
     ("classification", "cls ↑", 3),
     ("classification_masked", "cls masked ↑", 3),
     ("fid", "FID ↓", 3),
@@ -183,6 +189,10 @@ class Judges:
             row["shape_components"] = (
                 _shape_components(*components, shape, self.candidates) if components is not None else None
             )
+            painted = metrics.painted_masks(image, masks, fake)
+            row["shape_painted"] = metrics.shape_score(
+                painted, shape, reference=masks, candidates=self.candidates
+            )
         row["classification"] = (
             None
             if "plain" in self.refused
@@ -214,6 +224,10 @@ class Judges:
             real["shape_instances"] = metrics.shape_score(target[1], shape, candidates=self.candidates)
             components = _union_components(target[1])
             real["shape_components"] = _shape_components(components, components, shape, self.candidates)
+            painted = metrics.painted_masks(target[0], target[1], target[0])
+            real["shape_painted"] = metrics.shape_score(
+                painted, shape, reference=target[1], candidates=self.candidates
+            )
         real["classification"] = (
             None
             if "plain" in self.refused

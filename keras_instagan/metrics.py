@@ -7,6 +7,8 @@ pixel counts as instance where its value is > 0, so translated soft masks in (âˆ
 - `instance_counts`, `instance_fidelity`: whether every instance came out as one instance.
 - `connected_components`: instances of a single merged mask (the CycleGAN+Seg baseline).
 - `shape_of`, `shape_score`: on the synthetic data, which shape of a pair a mask has.
+- `painted_masks`: on the synthetic data, where a translated image paints each input instance (its
+  shape judged by `shape_score`, as the masks' are).
 - `classification_score`, `masked_images`: the paper's classification score (Appendix D), given a
   domain classifier's probabilities (`keras_instagan.classifier`).
 - `frechet_distance`, `kernel_distance`: FID and KID on feature vectors.
@@ -149,6 +151,67 @@ def shape_score(masks, target, reference=None, min_fraction=0.1, candidates=("sq
     hits = sum(shape_of(masks[b, ..., k], candidates) == target for b, k in zip(*np.nonzero(kept)))
     total = present.sum()
     return float(hits / total) if total else float("nan")
+
+
+def _erode(mask):
+    """One step of 4-neighbour binary erosion of an `(H, W)` bool array (outside counts as False)."""
+    padded = np.pad(mask, 1)
+    return mask & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+
+
+def painted_masks(images, masks, translated, margin=0.25, tolerance=0.6):
+    """Where a translated image *paints* each input instance, read from the image alone: `(B, H, W,
+    N)` masks in {âˆ’1, +1}, one per input slot (empty where the slot is empty).
+
+    The synthetic objects are flat colours. For instance k the object colour in the translated image
+    is the median of `translated` over the input mask eroded by one pixel (the part that lies inside
+    any shape of the same box), and a pixel of the instance's box, enlarged by `margin` of its side on
+    every side, is painted when its colour is closer to that colour than to what the background was
+    there (the input pixel outside the input mask; the mean of the box's background pixels inside
+    it) and closer than `tolerance` (Euclidean, [-1, 1] units). The painted mask is the largest
+    4-connected region of those pixels that touches the input mask.
+
+    It lets the shape score judge the image itself, where `shape_score` on the translated masks judges
+    only the masks: a generator whose masks change shape while its image keeps the input's objects
+    scores high on one and low on the other. It needs no translated masks (plain CycleGAN). On the
+    input itself (`translated = images`) it returns the visible pixels of each instance.
+
+    Args:
+        images: `(B, H, W, 3)` input images in [-1, 1].
+        masks: `(B, H, W, N)` input masks.
+        translated: `(B, H, W, 3)` translated images in [-1, 1].
+    """
+    images, translated = np.asarray(images, "float32"), np.asarray(translated, "float32")
+    masks = np.asarray(masks) > 0
+    if images.shape != translated.shape or masks.shape[:3] != images.shape[:3]:
+        raise ValueError(
+            f"painted_masks: images {images.shape}, masks {masks.shape} and translated "
+            f"{translated.shape} must share (B, H, W)."
+        )
+    height, width = images.shape[1:3]
+    painted = -np.ones(masks.shape, "float32")
+    for b, k in zip(*np.nonzero(masks.any(axis=(1, 2)))):
+        mask = masks[b, ..., k]
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        pad_y = int(np.ceil(margin * (rows[-1] + 1 - rows[0]))) + 1
+        pad_x = int(np.ceil(margin * (cols[-1] + 1 - cols[0]))) + 1
+        box = (
+            slice(max(rows[0] - pad_y, 0), min(rows[-1] + 1 + pad_y, height)),
+            slice(max(cols[0] - pad_x, 0), min(cols[-1] + 1 + pad_x, width)),
+        )
+        core = _erode(mask)
+        colour = np.median(translated[b][core if core.any() else mask], axis=0)
+        inside, source, out = mask[box], images[b][box], translated[b][box]
+        background = ~masks[b][box].any(-1)
+        fill_colour = source[background].mean(0) if background.any() else np.zeros(3, "float32")
+        reference = np.where(inside[..., None], fill_colour, source)
+        to_object = np.linalg.norm(out - colour, axis=-1)
+        candidate = (to_object < np.linalg.norm(out - reference, axis=-1)) & (to_object < tolerance)
+        regions = connected_components(candidate)
+        touching = [r for r in range(regions.shape[-1]) if (regions[..., r] > 0)[inside].any()]
+        if touching:
+            painted[b, box[0], box[1], k] = regions[..., touching[0]]
+    return painted
 
 
 def masked_images(images, masks):

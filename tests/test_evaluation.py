@@ -108,6 +108,8 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
     # the source masks against the target shape: squares are not ellipses and vice versa
     assert results["input unchanged"]["AtoB"]["shape_instances"] <= 0.1
     assert results["real target"]["AtoB"]["shape_instances"] >= 0.9
+    assert results["input unchanged"]["AtoB"]["shape_painted"] <= 0.1  # read from the images
+    assert results["real target"]["AtoB"]["shape_painted"] >= 0.9
     with open(out + ".md") as f:
         table = f.read()
     assert "| CycleGAN+Seg | resnet_seg | basic | 0.0 | all | 2 | 1.0 |" in table
@@ -133,6 +135,7 @@ def test_judges_score_the_input_itself_as_no_change():
     assert row["instances_kept"] == 1.0
     assert row["shape_instances"] == metrics.shape_score(data["A"][1], "square", reference=data["A"][1])
     assert row["shape_instances"] <= 0.1
+    assert row["shape_painted"] <= 0.1  # the image's own ellipses
 
     def features(images):
         return images.mean(axis=(1, 2))  # what the model's `features` layer computes
@@ -303,6 +306,8 @@ def test_evaluate_py_scores_the_run_s_own_synthetic_pair(tmp_path):
     )
     assert results["real target"]["AtoB"]["shape_instances"] >= 0.9  # crosses recognised as crosses
     assert results["input unchanged"]["AtoB"]["shape_instances"] <= 0.1  # triangles are not crosses
+    assert results["real target"]["AtoB"]["shape_painted"] >= 0.9
+    assert results["input unchanged"]["AtoB"]["shape_painted"] <= 0.1
     loaded = evaluation.Judges.load(str(judges_dir), shapes.domain_shapes("triangles_crosses"))
     assert loaded.candidates == ("triangle", "cross") and loaded.masked is not None
     with pytest.raises(FileNotFoundError, match="domain_classifier.keras"):

@@ -144,6 +144,45 @@ def test_shape_score_counts_a_vanished_instance_as_a_failure():
         metrics.shape_score(translated, "circle")
 
 
+def scene(shape, background, colour, box):
+    """`background` with one flat-coloured `shape` filling `box` (top, left, height, width), and its
+    mask `(H, W)`."""
+    size = background.shape[0]
+    y, x = np.mgrid[0:size, 0:size] + 0.5
+    region = shapes.fill(shape, y, x, *box)
+    return np.where(region[..., None], colour, background), np.where(region, 1.0, -1.0)
+
+
+@pytest.mark.parametrize("source,target", [("ellipse", "square"), ("square", "ellipse")])
+def test_painted_masks_read_the_shape_from_the_image_not_the_masks(source, target):
+    rng = np.random.default_rng(3)
+    backgrounds = [shapes._background(rng, 48) * 2 - 1 for _ in range(12)]
+    colours = rng.uniform(-1, 1, (12, 3))
+    boxes = [(*rng.uniform(6, 20, 2), *rng.uniform(16, 24, 2)) for _ in range(12)]
+    sources = [scene(source, bg, c, box) for bg, c, box in zip(backgrounds, colours, boxes)]
+    images = np.stack([s[0] for s in sources]).astype("float32")
+    masks = np.stack([s[1] for s in sources])[..., None].astype("float32")
+    turned = np.stack([scene(target, bg, c, box)[0] for bg, c, box in zip(backgrounds, colours, boxes)])
+    soft = turned * 0.9 + rng.normal(0, 0.03, turned.shape)  # a duller colour, some noise
+
+    def painted_score(translated, shape):
+        return metrics.shape_score(metrics.painted_masks(images, masks, translated), shape, reference=masks)
+
+    assert painted_score(images, source) == 1.0  # the input itself: its own shapes
+    assert painted_score(turned.astype("float32"), target) == 1.0
+    assert painted_score(soft.astype("float32"), target) >= 11 / 12
+    assert painted_score(images, target) == 0.0  # masks may have turned; the image has not
+
+
+def test_painted_masks_of_real_images_are_their_visible_instances():
+    (images, masks), _ = shapes.load(40, 32, 4, seed=9)
+    painted = metrics.painted_masks(images, masks, images)
+    assert painted.shape == masks.shape
+    assert ((painted > 0) == (masks > 0)).mean() >= 0.995
+    with pytest.raises(ValueError, match="painted_masks: images"):
+        metrics.painted_masks(images, masks, images[:, :16])
+
+
 def test_classification_score_and_masked_images():
     p = np.array([[0.9], [0.2], [0.7], [0.4]])
     assert metrics.classification_score(p, "B") == 0.5
