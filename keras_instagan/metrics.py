@@ -159,6 +159,19 @@ def _erode(mask):
     return mask & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
 
 
+def _reaches_cut_edge(region, box, height, width):
+    """Whether `region` (a bool array over `box`) touches an edge of the box that lies inside the
+    image: there the region was cut, so it is no object of its own (e.g. a colour smeared over the
+    whole neighbourhood)."""
+    rows, cols = box
+    return bool(
+        (rows.start > 0 and region[0].any())
+        or (rows.stop < height and region[-1].any())
+        or (cols.start > 0 and region[:, 0].any())
+        or (cols.stop < width and region[:, -1].any())
+    )
+
+
 def painted_masks(images, masks, translated, margin=0.25, tolerance=0.6):
     """Where a translated image *paints* each input instance, read from the image alone: `(B, H, W,
     N)` masks in {−1, +1}, one per input slot (empty where the slot is empty).
@@ -169,7 +182,9 @@ def painted_masks(images, masks, translated, margin=0.25, tolerance=0.6):
     every side, is painted when its colour is closer to that colour than to what the background was
     there (the input pixel outside the input mask; the mean of the box's background pixels inside
     it) and closer than `tolerance` (Euclidean, [-1, 1] units). The painted mask is the largest
-    4-connected region of those pixels that touches the input mask.
+    4-connected region of those pixels that touches the input mask; it stays empty (the instance was
+    not painted as an object) when that region reaches an edge of the enlarged box inside the image,
+    where it would have been cut (a colour smeared over the whole neighbourhood).
 
     It lets the shape score judge the image itself, where `shape_score` on the translated masks judges
     only the masks: a generator whose masks change shape while its image keeps the input's objects
@@ -207,10 +222,10 @@ def painted_masks(images, masks, translated, margin=0.25, tolerance=0.6):
         reference = np.where(inside[..., None], fill_colour, source)
         to_object = np.linalg.norm(out - colour, axis=-1)
         candidate = (to_object < np.linalg.norm(out - reference, axis=-1)) & (to_object < tolerance)
-        regions = connected_components(candidate)
-        touching = [r for r in range(regions.shape[-1]) if (regions[..., r] > 0)[inside].any()]
-        if touching:
-            painted[b, box[0], box[1], k] = regions[..., touching[0]]
+        regions = connected_components(candidate) > 0
+        touching = [r for r in range(regions.shape[-1]) if regions[..., r][inside].any()]
+        if touching and not _reaches_cut_edge(regions[..., touching[0]], box, height, width):
+            painted[b, box[0], box[1], k] = np.where(regions[..., touching[0]], 1.0, -1.0)
     return painted
 
 

@@ -172,6 +172,10 @@ def test_painted_masks_read_the_shape_from_the_image_not_the_masks(source, targe
     assert painted_score(turned.astype("float32"), target) == 1.0
     assert painted_score(soft.astype("float32"), target) >= 11 / 12
     assert painted_score(images, target) == 0.0  # masks may have turned; the image has not
+    flat = np.broadcast_to(colours[:, None, None, :], images.shape).astype("float32")
+    assert (metrics.painted_masks(images, masks, flat) < 0).all()  # colour everywhere: no object
+    grey = np.zeros_like(images)  # a collapsed generator
+    assert (metrics.painted_masks(images, masks, grey) < 0).all()
 
 
 def test_painted_masks_of_real_images_are_their_visible_instances():
