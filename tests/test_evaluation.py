@@ -5,6 +5,7 @@ import os
 
 import keras
 import pytest
+from PIL import Image
 
 from keras_instagan import InstaGAN, evaluation, metrics
 from keras_instagan.cli import evaluate
@@ -84,11 +85,17 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
             *judge_files,
             "--out",
             out,
+            "--grid",
+            "3",
         ]
     )
     with open(out + ".json") as f:
         saved = json.load(f)
     assert list(saved["results"]) == ["input unchanged", "real target", "InstaGAN", "CycleGAN+Seg"]
+    for direction in ("AtoB", "BtoA"):  # 32-pixel samples shown in 96-pixel cells, a label row on top
+        with Image.open(f"{out}_{direction}.png") as grid:
+            # input; per run: translation, translation + masks, painted objects
+            assert grid.size == (96 * (1 + 2 * 3), 16 + 3 * 96)
     assert saved["results"]["InstaGAN"]["info"] == {
         "netG": "set",
         "netD": "set",
@@ -157,6 +164,8 @@ def test_evaluate_py_refuses_what_it_cannot_evaluate(runs, tmp_path):
         evaluate.parse_args(["--run", str(runs / "insta"), "--label", "a", "b"])
     with pytest.raises(SystemExit):
         evaluate.parse_args(["--run", str(runs / "insta"), "--size", "30", "32"])
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--run", str(runs / "insta"), "--grid", "-1"])
 
 
 def test_evaluate_py_scores_only_the_generators_a_run_holds(tmp_path, capsys):

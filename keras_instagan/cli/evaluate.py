@@ -22,6 +22,8 @@ import os
 import shlex
 import sys
 
+import numpy as np
+
 JUDGE_NAMES = {
     "plain": "domain classifier",
     "masked": "masked domain classifier",
@@ -74,9 +76,20 @@ def parse_args(argv=None):
     p.add_argument("--save_classifiers", help="folder to save the classifiers trained here")
     p.add_argument("--out", default="evaluation", help="writes OUT.json and OUT.md")
     p.add_argument("--seed", type=int, default=20_000, help="seed of the synthetic evaluation samples")
+    p.add_argument(
+        "--grid",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also write OUT_AtoB.png and OUT_BtoA.png: the first N evaluation samples translated by "
+        "every run (the input, each run's translation alone and with its masks, and on the synthetic "
+        "data the objects the shape score found painted)",
+    )
     args = p.parse_args(argv)
     if args.label and len(args.label) != len(args.run):
         p.error(f"--label needs one name per --run: {len(args.run)} runs, {len(args.label)} labels")
+    if args.grid < 0:
+        p.error(f"--grid {args.grid}: give the number of samples to show (0: no grid)")
     if args.size and any(s % 4 or s < 24 for s in args.size):
         p.error(f"--size {args.size[0]} {args.size[1]}: both must be multiples of 4 and at least 24")
     return args
@@ -161,6 +174,49 @@ def make_judges(args, training_data, target_shapes):
     return judges
 
 
+def write_grids(out, data, models, labels, count, painted):
+    """`<out>_AtoB.png`, `<out>_BtoA.png`: one row per sample (the first `count` of `data`), a label
+    row on top; columns: the input with its masks, then per run its translation alone and with its
+    translated masks (not for CycleGAN, which has none), and with `painted` the objects
+    `metrics.painted_masks` found (each instance in its colour on grey). Cells are at least 96 pixels
+    (`callbacks.upscale`)."""
+
+    from PIL import Image, ImageDraw
+
+    from keras_instagan import evaluation, metrics
+    from keras_instagan.callbacks import overlay, upscale
+
+    written = []
+    for direction, (source_side, _) in evaluation.SIDES.items():
+        images, masks = (array[:count] for array in data[source_side])
+        columns, titles = [[overlay(image, mask) for image, mask in zip(images, masks)]], ["input"]
+        for model, label in zip(models, labels):
+            if direction not in model:
+                continue
+            fake, fake_masks = evaluation.translate_all(model[direction], images, masks, direction)
+            columns.append([overlay(f) for f in fake])
+            titles.append(label)
+            if evaluation.kind_of(model[direction]) != "image":  # CycleGAN passes the masks through
+                columns.append([overlay(f, m) for f, m in zip(fake, fake_masks)])
+                titles.append(f"{label} + masks")
+            if painted:
+                found = metrics.painted_masks(images, masks, fake)
+                columns.append([overlay(np.zeros_like(f), m) for f, m in zip(fake, found)])
+                titles.append(f"{label}: painted")
+        cells = [[upscale(cell, 96) for cell in column] for column in columns]
+        side = cells[0][0].shape[1]
+        header = Image.new("RGB", (side * len(cells), 16), "white")
+        draw = ImageDraw.Draw(header)
+        for k, title in enumerate(titles):
+            draw.text((k * side + 3, 2), title, fill="black")
+        body = np.concatenate([np.concatenate(column, axis=0) for column in cells], axis=1)
+        picture = np.concatenate([np.asarray(header), body], axis=0)
+        path = f"{out}_{direction}.png"
+        Image.fromarray(picture).save(path)
+        written.append(path)
+    return written
+
+
 def main(argv=None):
     args = parse_args(argv)
     from keras_instagan import InstaGAN, evaluation
@@ -186,7 +242,7 @@ def main(argv=None):
                 flush=True,
             )
 
-    results = {}
+    results, models = {}, []
     for direction in evaluation.SIDES:
         for name, row in judges.reference(data, direction).items():
             results.setdefault(name, {"info": {}})[direction] = row
@@ -202,6 +258,7 @@ def main(argv=None):
             model = InstaGAN.from_run(run, **({"ins_per": args.ins_per} if args.ins_per else {}))
         except (ValueError, FileNotFoundError) as error:
             sys.exit(f"evaluate.py: {error}")
+        models.append({direction: model for direction in directions})
         results[label] = {
             "info": run_info(run, config),
             **evaluation.evaluate_model(model, data, judges, directions),
@@ -254,6 +311,9 @@ def main(argv=None):
         f.write(markdown)
     print(markdown)
     print(f"evaluate.py: wrote {args.out}.json and {args.out}.md", flush=True)
+    if args.grid:
+        paths = write_grids(args.out, data, models, labels, args.grid, target_shapes is not None)
+        print(f"evaluate.py: wrote {' and '.join(paths)}", flush=True)
     return results
 
 
