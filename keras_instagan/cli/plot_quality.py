@@ -18,6 +18,7 @@ import sys
 
 SCORES = (
     ("shape_instances", "shape score (instances) ↑"),
+    ("shape_components", "shape score (components of the masks' union) ↑"),
     ("shape_painted", "shape score (painted objects) ↑"),
     ("classification", "classification score ↑"),
     ("classification_masked", "classification score, masked ↑"),
