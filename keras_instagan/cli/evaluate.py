@@ -2,6 +2,7 @@
 
     python evaluate.py --run checkpoints/shapes_instagan                # the built-in synthetic data
     python evaluate.py --run runs/instagan runs/cyclegan_seg runs/cyclegan --out docs/evaluation
+    python evaluate.py --run runs/instagan runs/cyclegan_seg --grid 6      # + sample grids (PNG)
     python evaluate.py --run checkpoints/shp2gir --dataroot datasets/shp2gir_coco --phase test \
         --classifier sheep_giraffe.keras --features inception_v3_notop.keras
 
