@@ -189,10 +189,7 @@ class Judges:
             row["shape_components"] = (
                 _shape_components(*components, shape, self.candidates) if components is not None else None
             )
-            painted = metrics.painted_masks(image, masks, fake)
-            row["shape_painted"] = metrics.shape_score(
-                painted, shape, reference=masks, candidates=self.candidates
-            )
+            row["shape_painted"] = self._painted_shape(image, masks, fake, shape)
         row["classification"] = (
             None
             if "plain" in self.refused
@@ -213,6 +210,11 @@ class Judges:
             row["kid"] = metrics.kernel_distance(fake_features, real_features, subsets=kid_subsets)[0]
         return row
 
+    def _painted_shape(self, images, masks, translated, shape):
+        """Share of the input instances that `translated` paints as `shape` (`metrics.painted_masks`)."""
+        painted = metrics.painted_masks(images, masks, translated)
+        return metrics.shape_score(painted, shape, reference=masks, candidates=self.candidates)
+
     def reference(self, data, direction):
         """The two reference rows of a direction: `input unchanged` and `real target`."""
         source_side, target_side = SIDES[direction]
@@ -224,10 +226,7 @@ class Judges:
             real["shape_instances"] = metrics.shape_score(target[1], shape, candidates=self.candidates)
             components = _union_components(target[1])
             real["shape_components"] = _shape_components(components, components, shape, self.candidates)
-            painted = metrics.painted_masks(target[0], target[1], target[0])
-            real["shape_painted"] = metrics.shape_score(
-                painted, shape, reference=target[1], candidates=self.candidates
-            )
+            real["shape_painted"] = self._painted_shape(*target, target[0], shape)
         real["classification"] = (
             None
             if "plain" in self.refused

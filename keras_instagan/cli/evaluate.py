@@ -177,7 +177,8 @@ def make_judges(args, training_data, target_shapes):
 
 def write_grids(out, data, models, labels, count, painted):
     """`<out>_AtoB.png`, `<out>_BtoA.png`: one row per sample (the first `count` of `data`), a label
-    row on top; columns: the input with its masks, then per run its translation alone and with its
+    row on top; `models` holds `(model, directions it was trained for)` per run. Columns: the input
+    with its masks, then per run its translation alone and with its
     translated masks (not for CycleGAN, which has none), and with `painted` the objects
     `metrics.painted_masks` found (each instance in its colour on grey). Cells are at least 96 pixels
     (`callbacks.upscale`)."""
@@ -191,13 +192,13 @@ def write_grids(out, data, models, labels, count, painted):
     for direction, (source_side, _) in evaluation.SIDES.items():
         images, masks = (array[:count] for array in data[source_side])
         columns, titles = [[overlay(image, mask) for image, mask in zip(images, masks)]], ["input"]
-        for model, label in zip(models, labels):
-            if direction not in model:
+        for (model, directions), label in zip(models, labels):
+            if direction not in directions:
                 continue
-            fake, fake_masks = evaluation.translate_all(model[direction], images, masks, direction)
+            fake, fake_masks = evaluation.translate_all(model, images, masks, direction)
             columns.append([overlay(f) for f in fake])
             titles.append(label)
-            if evaluation.kind_of(model[direction]) != "image":  # CycleGAN passes the masks through
+            if evaluation.kind_of(model) != "image":  # CycleGAN passes the masks through
                 columns.append([overlay(f, m) for f, m in zip(fake, fake_masks)])
                 titles.append(f"{label} + masks")
             if painted:
@@ -259,7 +260,7 @@ def main(argv=None):
             model = InstaGAN.from_run(run, **({"ins_per": args.ins_per} if args.ins_per else {}))
         except (ValueError, FileNotFoundError) as error:
             sys.exit(f"evaluate.py: {error}")
-        models.append({direction: model for direction in directions})
+        models.append((model, directions))
         results[label] = {
             "info": run_info(run, config),
             **evaluation.evaluate_model(model, data, judges, directions),
