@@ -12,7 +12,8 @@ The sequential translation over any number of instances runs around it, in `inst
 and is run against Keras on a random sample after writing; a difference above the tolerance
 (1e-4 for fp32, 1e-2 for fp16 LiteRT) is an error.
 
-Needs `pip install "keras-instagan[export]"` (tf2onnx, onnx, ai-edge-litert) and onnxruntime.
+Needs `pip install "keras-instagan[export]"` (tf2onnx, onnx, ai-edge-litert) and ONNX Runtime
+(`instagan-runner[cpu]`).
 """
 
 import argparse

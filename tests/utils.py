@@ -31,7 +31,7 @@ def max_diff(a, b):
 
 
 def command(name):
-    """The path of console command `name` (installed beside this Python by `pip install -e .`)."""
+    """The path of console command `name` (installed beside this Python by `pip install -e ./runner -e .`)."""
     import os
     import sys
 
@@ -39,5 +39,5 @@ def command(name):
 
     path = os.path.join(os.path.dirname(sys.executable), name)
     if not os.path.exists(path):
-        pytest.fail(f"{name} is not installed beside {sys.executable}: run pip install -e .")
+        pytest.fail(f"{name} is not installed beside {sys.executable}: run pip install -e ./runner -e .")
     return path

@@ -34,10 +34,20 @@ class RunnerInputError(ValueError):
     """Input the runner cannot use: wrong dtype, shape, size or a mask/image mismatch."""
 
 
-def _providers(preferred):
-    import onnxruntime
+def _onnxruntime():
+    """The `onnxruntime` module, or an ImportError that says how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ImportError(
+            "ONNX Runtime is not installed: pip install 'instagan-runner[cpu]' (onnxruntime) or "
+            "'instagan-runner[gpu]' (onnxruntime-gpu), one of the two"
+        ) from None
+    return onnxruntime
 
-    available = onnxruntime.get_available_providers()
+
+def _providers(preferred):
+    available = _onnxruntime().get_available_providers()
     if preferred is not None:
         missing = [p for p in preferred if p not in available]
         if missing:
@@ -89,7 +99,7 @@ class Runner:
     """
 
     def __init__(self, model_path, providers=None, ins_per=None):
-        import onnxruntime
+        onnxruntime = _onnxruntime()
 
         if not os.path.exists(model_path):
             raise FileNotFoundError(f"{model_path}: model file not found")

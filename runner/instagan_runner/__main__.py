@@ -81,7 +81,7 @@ def main(argv=None):
                 args.size,
             )
         print(f"instagan_runner: {len(names)} images written to {args.out}")
-    except (RunnerInputError, FileNotFoundError) as error:
+    except (RunnerInputError, FileNotFoundError, ImportError) as error:
         sys.exit(f"instagan_runner: {error}")
 
 
