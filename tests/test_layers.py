@@ -17,7 +17,12 @@ from keras_instagan.layers import (
     xla_kernels,
 )
 
-torch = pytest.importorskip("torch")
+try:
+    import torch
+except ImportError:
+    torch = None
+# The tests that run the PyTorch layers themselves; the others run everywhere.
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
 
 def to_torch(x):
@@ -38,16 +43,19 @@ def x():
     return np.random.default_rng(0).standard_normal((2, 12, 16, 5)).astype("float32")
 
 
+@needs_torch
 def test_reflection_padding_matches_torch(x):
     expected = from_torch(torch.nn.ReflectionPad2d(3)(to_torch(x)))
     assert max_diff(ReflectionPadding2D(3)(x), expected) == 0.0
 
 
+@needs_torch
 def test_instance_norm_matches_torch(x):
     expected = from_torch(torch.nn.InstanceNorm2d(5)(to_torch(x)))
     assert max_diff(instance_norm()(x), expected) < 1e-5
 
 
+@needs_torch
 @pytest.mark.parametrize("kernel_size,strides,padding", [(7, 1, 0), (3, 2, 1), (4, 2, 1), (4, 1, 1)])
 def test_torch_conv_matches_torch(x, kernel_size, strides, padding):
     ref = torch.nn.Conv2d(5, 3, kernel_size, strides, padding)
@@ -69,6 +77,7 @@ def forward_and_gradients(layer, x, upstream):
     return y, tape.gradient(loss, [inputs] + layer.trainable_weights)
 
 
+@needs_torch
 @pytest.mark.parametrize("kernel_size,padding,filters", [(7, 0, 3), (4, 1, 1), (3, 1, 4)])
 def test_thin_conv_training_path_matches_torch_forward_and_gradient(x, kernel_size, padding, filters):
     """With `training=True` a convolution to ≤ 4 channels runs as `thin_conv` (a matrix product and
@@ -113,6 +122,7 @@ def assert_matches_torch_in_xla_kernels(layer, ref, x, jit):
     assert max_diff(grad_bias, ref.bias.grad.numpy()) < 1e-4
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "kernel_size,strides,padding,jit",
     [
@@ -136,6 +146,7 @@ def test_strided_conv_in_xla_kernels_matches_torch_forward_and_gradient(
     )
 
 
+@needs_torch
 @pytest.mark.parametrize("jit", [False, True])
 def test_conv_transpose_in_xla_kernels_matches_torch_forward_and_gradient(x, jit):
     """Inside `xla_kernels()` a training call of the upsampling layer runs as
@@ -148,6 +159,7 @@ def test_conv_transpose_in_xla_kernels_matches_torch_forward_and_gradient(x, jit
     )
 
 
+@needs_torch
 @pytest.mark.parametrize("shape,jit", [((2, 12, 16, 5), False), ((2, 12, 16, 5), True), ((1, 9, 8, 5), True)])
 def test_winograd_conv_in_xla_kernels_matches_torch_forward_and_gradient(shape, jit):
     """Inside `xla_kernels()` a training call of a 3×3 stride-1 convolution (the residual blocks')
@@ -200,6 +212,7 @@ def test_xla_kernel_forms_are_taken_only_inside_xla_kernels(x, monkeypatch):
     assert len(calls) == 4
 
 
+@needs_torch
 def test_torch_conv_transpose_matches_torch(x):
     ref = torch.nn.ConvTranspose2d(5, 3, 3, stride=2, padding=1, output_padding=1)
     layer = TorchConv2DTranspose(3)
@@ -210,6 +223,7 @@ def test_torch_conv_transpose_matches_torch(x):
     assert max_diff(layer(x), expected) < 1e-5
 
 
+@needs_torch
 def test_resnet_block_matches_torch(x):
     conv1, conv2 = torch.nn.Conv2d(5, 5, 3), torch.nn.Conv2d(5, 5, 3)
     ref = torch.nn.Sequential(
@@ -240,20 +254,28 @@ def torch_spectral_conv(weight_bar, bias, u, v, x, stride, padding):
     return torch.nn.functional.conv2d(x, weight_bar / sigma, bias, stride, padding), u, v
 
 
-def spectral_pair(x, rng):
-    """A SpectralConv2D and the official tensors it holds (u, v in the official orders)."""
+def spectral_layer(x, rng):
+    """A built SpectralConv2D with random weights and unit u, v, and those arrays in the official
+    orders: W̄ `(3, 5, 4, 4)` (out, in, kh, kw), bias `(3,)`, u `(3,)`, v `(80,)` (in, kh, kw)."""
+    weight_bar = rng.standard_normal((3, 5, 4, 4)).astype("float32")
+    bias = rng.standard_normal(3).astype("float32")
+    u, v = rng.standard_normal(3).astype("float32"), rng.standard_normal(5 * 4 * 4).astype("float32")
+    u, v = u / np.linalg.norm(u), v / np.linalg.norm(v)
     layer = SpectralConv2D(3, 4, strides=2, torch_padding=1)
     layer.build(x.shape)
-    weight_bar = torch.tensor(rng.standard_normal((3, 5, 4, 4)).astype("float32"), requires_grad=True)
-    bias = torch.tensor(rng.standard_normal(3).astype("float32"))
-    u = torch.tensor(rng.standard_normal(3).astype("float32"))
-    v = torch.tensor(rng.standard_normal(5 * 4 * 4).astype("float32"))
-    u, v = u / u.norm(), v / v.norm()
-    v_keras = v.numpy().reshape(5, 4, 4).transpose(1, 2, 0).reshape(-1)
-    layer.set_weights([conv_kernel(weight_bar), bias.numpy(), u.numpy(), v_keras])
+    v_keras = v.reshape(5, 4, 4).transpose(1, 2, 0).reshape(-1)
+    layer.set_weights([weight_bar.transpose(2, 3, 1, 0), bias, u, v_keras])
     return layer, (weight_bar, bias, u, v)
 
 
+def spectral_pair(x, rng):
+    """A SpectralConv2D and the official tensors it holds, as PyTorch tensors (W̄ with a gradient)."""
+    layer, arrays = spectral_layer(x, rng)
+    weight_bar, bias, u, v = (torch.tensor(a) for a in arrays)
+    return layer, (weight_bar.requires_grad_(), bias, u, v)
+
+
+@needs_torch
 def test_spectral_conv_matches_official_forward_and_gradient(x):
     """A training call (one power iteration): output, u, v and the gradients of the input and of W̄
     (through σ) equal the official wrapper's, for a random upstream gradient."""
@@ -272,6 +294,7 @@ def test_spectral_conv_matches_official_forward_and_gradient(x):
     assert max_diff(grad, conv_kernel(weight_bar.grad)) < 1e-4
 
 
+@needs_torch
 def test_spectral_conv_in_xla_kernels_matches_official_forward_and_gradient(x):
     """Inside `xla_kernels()` the spectral-normed convolution's kernel gradient is the window
     product; output and gradients (through σ) must still be the official wrapper's."""
@@ -288,7 +311,7 @@ def test_spectral_conv_in_xla_kernels_matches_official_forward_and_gradient(x):
 
 
 def test_spectral_conv_state_moves_only_in_training(x):
-    layer, _ = spectral_pair(x, np.random.default_rng(2))
+    layer, _ = spectral_layer(x, np.random.default_rng(2))
     u, v = numpy(layer.u), numpy(layer.v)
     layer(x, training=False)
     assert max_diff(layer.u, u) == 0.0 and max_diff(layer.v, v) == 0.0
@@ -297,7 +320,7 @@ def test_spectral_conv_state_moves_only_in_training(x):
 
 
 def test_spectral_conv_sigma_converges_to_largest_singular_value(x):
-    layer, _ = spectral_pair(x, np.random.default_rng(3))
+    layer, _ = spectral_layer(x, np.random.default_rng(3))
     for _ in range(100):
         kernel = layer.normalized_kernel(training=True)
     normalized = numpy(kernel).reshape(-1, 3)
