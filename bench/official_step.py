@@ -5,7 +5,7 @@
 
 The official code needs PyTorch 0.4 and no longer runs; this is its `optimize_parameters`
 (docs/official.md §5.2–§5.6) written out with the reference networks of
-`tests/torch_reference.py` (same layers, so the same work): per sequential step the six generator
+`keras_instagan/torch_reference.py` (same layers, so the same work): per sequential step the six generator
 calls (translate, reconstruct, identity, both directions), the generator update through both
 discriminators, then both discriminator updates on real vs pooled fake, one Adam step each; every
 carried tensor detached. The pool is never full here (it holds 50 fakes, a run makes fewer), so it
@@ -19,17 +19,14 @@ The last line printed is a JSON object.
 
 import argparse
 import json
-import os
-import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import reference_data
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from torch_reference import NLayerSetDiscriminator, ResnetSetGenerator  # noqa: E402
-from train_step import reference_data  # noqa: E402
+from keras_instagan.torch_reference import NLayerSetDiscriminator, ResnetSetGenerator
 
 
 def merge_masks(masks):
@@ -126,13 +123,16 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--ins_max", type=int, default=4)
     p.add_argument("--ins_per", type=int, default=2)
+    p.add_argument("--size", type=int, default=64, help="image height and width (reference: 64)")
+    p.add_argument("--ngf", type=int, default=32, help="generator and discriminator width (reference: 32)")
+    p.add_argument("--n_blocks", type=int, default=9, help="residual blocks (reference: 9)")
     args = p.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    model = OfficialIteration(ngf=32, ndf=32, n_blocks=9, ins_per=args.ins_per)
+    model = OfficialIteration(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_per=args.ins_per)
     data = [
         torch.from_numpy(x.transpose(0, 3, 1, 2).copy())  # NHWC → NCHW
-        for domain in reference_data(args.ins_max)
+        for domain in reference_data(args.ins_max, args.size)
         for x in domain
     ]
     for _ in range(args.warmup):
@@ -145,8 +145,9 @@ def main():
     print(
         json.dumps(
             {
-                "config": f"official iteration, PyTorch {torch.__version__}, batch 1, 64x64, "
-                f"ngf=ndf=32, 9 blocks, ins_max {args.ins_max}, ins_per {args.ins_per}, "
+                "config": f"official iteration, PyTorch {torch.__version__}, batch 1, "
+                f"{args.size}x{args.size}, ngf=ndf={args.ngf}, {args.n_blocks} blocks, "
+                f"ins_max {args.ins_max}, ins_per {args.ins_per}, "
                 f"{args.threads} threads",
                 "seconds_per_step": round(float(np.median(times)), 3),
             }

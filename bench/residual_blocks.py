@@ -1,5 +1,5 @@
 """The generators' residual blocks with their 3×3 convolutions as TensorFlow's convolution and as
-`keras_instagan.layers.winograd_conv`, which `TorchConv2D` uses for them in the training calls
+`keras_instagan.kernels.winograd_conv`, which `TorchConv2D` uses for them in the training calls
 inside the XLA programs of `InstaGAN.compile(jit_compile=True)`.
 
     python bench/residual_blocks.py
@@ -9,7 +9,7 @@ Shapes of the training reference configuration (64×64, ngf 32, 9 blocks, ins_pe
 blocks of one encoder, 4·ngf channels at a quarter of the image size, on one image (the image
 encoder) and on two masks (the mask encoder). Forward + gradients (input and every kernel and bias,
 as in a training step) of `ResnetBlock` layers called with `training=True`, traced with `tf.function`,
-with XLA (`jit_compile=True`) and without; "winograd" traces them inside `layers.xla_kernels()`.
+with XLA (`jit_compile=True`) and without; "winograd" traces them inside `kernels.xla_kernels()`.
 The four variants of a shape are timed in turn, `--rounds` times (median of `--repeats` calls after
 two warm-up calls each time; the median of the rounds is reported), so that a slow spell of the
 machine does not fall on one variant only. 2 threads. The last line printed is a JSON object.
@@ -18,7 +18,7 @@ machine does not fall on one variant only. 2 threads. The last line printed is a
 import json
 import time
 
-from thin_conv import layer_bench_args, measure
+from common import layer_bench_args, measure
 
 
 def main():
@@ -29,7 +29,8 @@ def main():
     import numpy as np
     import tensorflow as tf
 
-    from keras_instagan.layers import ResnetBlock, xla_kernels
+    from keras_instagan.kernels import xla_kernels
+    from keras_instagan.layers import ResnetBlock
 
     rng = np.random.default_rng(0)
     size, channels = args.size // 4, 4 * args.ngf

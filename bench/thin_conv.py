@@ -1,5 +1,5 @@
 """The generators' last convolutions (to 3 and 1 channels) as TensorFlow convolutions and as
-`keras_instagan.layers.thin_conv`, which `TorchConv2D` uses for them with `training=True`.
+`keras_instagan.kernels.thin_conv`, which `TorchConv2D` uses for them with `training=True`.
 
     python bench/thin_conv.py
     python bench/thin_conv.py --size 256 --ngf 64
@@ -12,59 +12,9 @@ training step), traced with `tf.function`, with XLA (`jit_compile=True`, what
 warm-up calls, 2 threads. The last line printed is a JSON object.
 """
 
-import argparse
 import json
-import os
-import time
 
-
-def measure(function, args, repeats):
-    function(*args)
-    function(*args)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function(*args)
-        [value.numpy() for value in result]
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2] * 1e3
-
-
-def forward_and_gradients(implementation, upstream):
-    """`(x, kernel)` → `[y, dx, dkernel]`, y = implementation(x, kernel), the gradients those of
-    Σ y·upstream (what a training step computes), for `tf.function`."""
-    import tensorflow as tf
-
-    def forward_backward(x, kernel):
-        with tf.GradientTape() as tape:
-            tape.watch([x, kernel])
-            y = implementation(x, kernel)
-            loss = tf.reduce_sum(y * upstream)
-        return [y] + tape.gradient(loss, [x, kernel])
-
-    return forward_backward
-
-
-def layer_bench_args(description, **extra):
-    """The options of the per-layer benchmarks (`--size`, `--ngf`, `--repeats`, `--threads`, and an
-    integer option per `extra` name: `(default, help)`), parsed; TensorFlow set to `--threads` threads
-    per op, one op at a time."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--size", type=int, default=64, help="image height and width")
-    p.add_argument("--ngf", type=int, default=32, help="generator base width")
-    p.add_argument("--repeats", type=int, default=30, help="timed calls (median reported)")
-    p.add_argument("--threads", type=int, default=2, help="threads per op")
-    for name, (default, help) in extra.items():
-        p.add_argument(f"--{name}", type=int, default=default, help=help)
-    args = p.parse_args()
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    return args
+from common import forward_and_gradients, layer_bench_args, measure
 
 
 def main():
@@ -73,7 +23,7 @@ def main():
     import tensorflow as tf
     from keras import ops
 
-    from keras_instagan.layers import thin_conv
+    from keras_instagan.kernels import thin_conv
 
     rng = np.random.default_rng(0)
     implementations = {"conv": lambda x, k: ops.conv(x, k, 1, "valid"), "thin_conv": thin_conv}

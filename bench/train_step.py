@@ -32,52 +32,29 @@ import time
 from importlib.util import find_spec
 
 import numpy as np
+from common import reference_data, rss_mb
 
 OFFICIAL_SECONDS = 3.14
 
 
-def rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def reference_data(ins_max, size=64):
-    """The two domains' `(image, masks)`, NHWC numpy: uniform noise images and ins_max nested squares,
-    every slot an instance, largest first (`bench/official_step.py` times the same data)."""
-    rng = np.random.default_rng(0)
-
-    def domain():
-        image = rng.uniform(-1, 1, (1, size, size, 3)).astype("float32")
-        masks = -np.ones((1, size, size, ins_max), "float32")
-        for k in range(ins_max):
-            side = 40 - 3 * k
-            masks[0, k : k + side, k : k + side, k] = 1.0
-        return image, masks
-
-    return domain(), domain()
-
-
-def measure(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
+def measure(ins_max, ins_per, args):
     """Runs in the child process: returns seconds per iteration and memory figures."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"  # TensorFlow's tensor-memory statistics
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
 
     from keras_instagan import InstaGAN
 
-    data = tf.nest.map_structure(tf.constant, reference_data(ins_max))
-    model = InstaGAN(ngf=32, ndf=32, n_blocks=9, ins_max=ins_max, ins_per=ins_per)
-    model.compile(jit_compile=jit)
+    data = tf.nest.map_structure(tf.constant, reference_data(ins_max, args.size))
+    model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
+    model.compile(jit_compile=not args.no_jit)
     model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
     step = tf.function(model.train_step)
     start = time.perf_counter()
-    for _ in range(warmup):
+    for _ in range(args.warmup):
         step(data)
     first = time.perf_counter() - start
 
@@ -92,7 +69,7 @@ def measure(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
     sampler = threading.Thread(target=sample)
     sampler.start()
     times = []
-    for _ in range(steps):
+    for _ in range(args.steps):
         start = time.perf_counter()
         step(data)
         times.append(time.perf_counter() - start)
@@ -109,44 +86,27 @@ def measure(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
     }
 
 
-def run_child(ins_max, ins_per, steps, warmup, threads, inter_op, jit):
-    command = [
-        sys.executable,
-        __file__,
-        "--child",
-        f"{ins_max},{ins_per}",
-        "--steps",
-        str(steps),
-        "--warmup",
-        str(warmup),
-        "--threads",
-        str(threads),
-        "--inter_op",
-        str(inter_op),
-    ]
-    command += [] if jit else ["--no_jit"]
+def shared_options(args):
+    """The options a child process (ours or `bench/official_step.py`) takes over from this run."""
+    options = ["--steps", args.steps, "--warmup", args.warmup, "--threads", args.threads]
+    return [str(o) for o in options + ["--size", args.size, "--ngf", args.ngf, "--n_blocks", args.n_blocks]]
+
+
+def run_child(ins_max, ins_per, args):
+    command = [sys.executable, __file__, "--child", f"{ins_max},{ins_per}", *shared_options(args)]
+    command += ["--inter_op", str(args.inter_op)] + (["--no_jit"] if args.no_jit else [])
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"bench/train_step.py: {ins_max}/{ins_per} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def run_official(steps, warmup, threads):
+def run_official(args):
     """`bench/official_step.py` in a fresh process: its seconds per iteration, or None without torch."""
     if find_spec("torch") is None:
         return None
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official_step.py")
-    command = [
-        sys.executable,
-        script,
-        "--steps",
-        str(steps),
-        "--warmup",
-        str(warmup),
-        "--threads",
-        str(threads),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, script, *shared_options(args)], capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"bench/official_step.py failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])["seconds_per_step"]
@@ -158,6 +118,9 @@ def main():
     p.add_argument("--warmup", type=int, default=2, help="untimed iterations first (tracing)")
     p.add_argument("--threads", type=int, default=2, help="threads per op")
     p.add_argument("--inter_op", type=int, default=1, help="ops run at once")
+    p.add_argument("--size", type=int, default=64, help="image height and width (reference: 64)")
+    p.add_argument("--ngf", type=int, default=32, help="generator and discriminator width (reference: 32)")
+    p.add_argument("--n_blocks", type=int, default=9, help="residual blocks (reference: 9)")
     p.add_argument(
         "--no_jit",
         action="store_true",
@@ -172,27 +135,19 @@ def main():
     args = p.parse_args()
     if args.child:
         ins_max, ins_per = map(int, args.child.split(","))
-        print(
-            json.dumps(
-                measure(
-                    ins_max, ins_per, args.steps, args.warmup, args.threads, args.inter_op, not args.no_jit
-                )
-            )
-        )
+        print(json.dumps(measure(ins_max, ins_per, args)))
         return
 
     runs, official = {}, None
     for ins_max, ins_per in ((4, 2), (2, 2), (8, 2), (8, 8)):
-        runs[f"{ins_max}/{ins_per}"] = run = run_child(
-            ins_max, ins_per, args.steps, args.warmup, args.threads, args.inter_op, not args.no_jit
-        )
+        runs[f"{ins_max}/{ins_per}"] = run = run_child(ins_max, ins_per, args)
         print(
             f"ins_max/ins_per {ins_max}/{ins_per}: {run['seconds_per_step']:.3f} s/iteration, "
             f"tensor peak {run['tensor_peak_mb']:.0f} MB, peak RSS {run['peak_rss_mb']:.0f} MB",
             flush=True,
         )
         if (ins_max, ins_per) == (4, 2) and not args.no_official:  # right after ours: same machine state
-            official = run_official(args.steps, args.warmup, args.threads)
+            official = run_official(args)
             if official is not None:
                 print(f"official iteration (PyTorch, bench/official_step.py): {official:.3f} s", flush=True)
     reference = runs["4/2"]["seconds_per_step"]
@@ -200,7 +155,8 @@ def main():
         key: round(runs["8/2"][key] / runs["2/2"][key] - 1.0, 3) for key in ("tensor_peak_mb", "peak_rss_mb")
     }
     summary = {
-        "config": "batch 1, 64x64, ngf=ndf=32, 9 blocks, ins_max 4, ins_per 2, 4 masks, "
+        "config": f"batch 1, {args.size}x{args.size}, ngf=ndf={args.ngf}, {args.n_blocks} blocks, "
+        "ins_max 4, ins_per 2, 4 masks, "
         f"{args.threads} threads per op, {args.inter_op} op(s) at once, "
         f"XLA networks {'off' if args.no_jit else 'on'}",
         "seconds_per_step": round(reference, 3),

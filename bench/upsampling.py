@@ -1,5 +1,5 @@
 """The generators' upsampling layers as TensorFlow's transposed convolution and as
-`keras_instagan.layers.window_grad_conv_transpose`, which `TorchConv2DTranspose` uses for its
+`keras_instagan.kernels.window_grad_conv_transpose`, which `TorchConv2DTranspose` uses for its
 training calls inside the XLA programs of `InstaGAN.compile(jit_compile=True)`.
 
     python bench/upsampling.py
@@ -14,7 +14,7 @@ calls after two warm-up calls, 2 threads. The last line printed is a JSON object
 
 import json
 
-from thin_conv import forward_and_gradients, layer_bench_args, measure
+from common import forward_and_gradients, layer_bench_args, measure
 
 
 def main():
@@ -23,7 +23,7 @@ def main():
     import tensorflow as tf
     from keras import ops
 
-    from keras_instagan.layers import window_grad_conv_transpose
+    from keras_instagan.kernels import window_grad_conv_transpose
 
     rng = np.random.default_rng(0)
     implementations = {

@@ -28,12 +28,11 @@ all slots); without masks (CycleGAN) the cycle and identity losses see the image
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from instagan_runner.sequential import sequential_translate
 from keras_instagan import losses
-from keras_instagan.layers import PACKAGE, xla_kernels
+from keras_instagan.layers import PACKAGE
 from keras_instagan.networks import (
     GENERATOR_MIN_SIZE,
     check_inputs,
@@ -42,6 +41,7 @@ from keras_instagan.networks import (
     nonempty_slots,
 )
 from keras_instagan.pool import FakePool
+from keras_instagan.trainers import backend_trainer
 
 DIRECTIONS = ("AtoB", "BtoA")
 # Each loss term and the domain whose instances drive it ("idt_A" is G_A's identity loss on B input).
@@ -59,30 +59,6 @@ LOSS_SOURCES = {
 }
 
 
-def _global_sum(x):
-    """Sum over the replicas of the current `tf.distribute` strategy (identity on one device)."""
-    return tf.distribute.get_replica_context().all_reduce("SUM", x)
-
-
-def _multi_worker():
-    """Whether the current strategy spans several workers (Keras' own test for its multi-worker path)."""
-    strategy = tf.distribute.get_strategy()
-    return (
-        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and strategy.extended._in_multi_worker_mode()
-    )
-
-
-def _with_xla_kernels(function):
-    """`function` traced inside `layers.xla_kernels()`: the XLA programs of `compile(jit_compile=True)`."""
-
-    def traced(*args):
-        with xla_kernels():
-            return function(*args)
-
-    return traced
-
-
 def _default_adam():
     """The official optimizer: Adam(2e-4, β1 0.5, β2 0.999)."""
     return keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
@@ -94,7 +70,7 @@ def _active_mean(per_sample, active, count):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class InstaGAN(keras.Model):
+class InstaGAN(backend_trainer(), keras.Model):
     """InstaGAN with `G_A` (A→B), `G_B` (B→A), `D_A` (judges B), `D_B` (judges A).
 
     Args:
@@ -148,8 +124,6 @@ class InstaGAN(keras.Model):
         self.pool_A = FakePool(pool_size, seed=seed, name="pool_A")
         self.pool_B = FakePool(pool_size, seed=None if seed is None else seed + 1, name="pool_B")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_SOURCES}
-        self._traced_calls = {}
-        self.jit_networks = False
 
     @property
     def steps(self):
@@ -188,10 +162,10 @@ class InstaGAN(keras.Model):
         network call in it, forward and backward, as one program), the gradient of each
         discriminator update, and each optimizer update: faster on a CPU (`bench/train_step.py`,
         docs/benchmarks.md), at the price of a longer first step. These programs are traced inside
-        `layers.xla_kernels()`: strided, discriminator and upsampling convolutions get the kernel
-        gradient XLA computes fastest (`layers.window_grad_conv`,
-        `layers.window_grad_conv_transpose`) and the residual blocks' convolutions run as Winograd
-        F(2×2, 3×3) (`layers.winograd_conv`). The rest of the step (conditional
+        `kernels.xla_kernels()`: strided, discriminator and upsampling convolutions get the kernel
+        gradient XLA computes fastest (`kernels.window_grad_conv`,
+        `kernels.window_grad_conv_transpose`) and the residual blocks' convolutions run as Winograd
+        F(2×2, 3×3) (`kernels.winograd_conv`). The rest of the step (conditional
         updates, image pool, cross-replica sums) stays outside XLA. Under a `tf.distribute` strategy
         the networks are called without `tf.function` and this option has no effect.
         """
@@ -227,68 +201,6 @@ class InstaGAN(keras.Model):
     # ---------------------------------------------------------------------------------------------
     # Training
 
-    def fit(self, x=None, *args, **kwargs):
-        """`keras.Model.fit`; a `tf.data.Dataset` first builds the image pools from its element shape,
-        so that the traced step creates no variables (which would make TensorFlow trace it twice)."""
-        if isinstance(x, tf.data.Dataset):
-            kwargs.setdefault("shuffle", False)  # a dataset is shuffled by its own pipeline
-            if not self.built:
-                self.build(tf.nest.map_structure(lambda spec: tuple(spec.shape), x.element_spec))
-        return super().fit(x, *args, **kwargs)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Keras' TensorFlow trainer (3.15) draws a batch in `fit` and averages it over the replicas
-        to build the model symbolically; under `MultiWorkerMirroredStrategy` that average fails
-        ("Attempt to convert a value (PerReplica ...)"). A built InstaGAN (`fit` builds it from the
-        element shape) needs no such build."""
-        if not self.built:
-            super()._maybe_symbolic_build(iterator, data_batch)
-
-    def _compiled(self, key, function, **options):
-        """`tf.function(function, **options)`, made once per `key` and reused by every call site of
-        the unrolled step. `function` itself with `run_eagerly=True`, and under a `tf.distribute`
-        strategy (even with one replica): a nested `tf.function` may not hold a cross-replica
-        synchronisation point, and the spectral-norm update of a mirrored variable is one."""
-        if self.run_eagerly or tf.distribute.has_strategy():
-            return function
-        if key not in self._traced_calls:
-            if options.get("jit_compile"):
-                function = _with_xla_kernels(function)
-            self._traced_calls[key] = tf.function(function, **options)
-        return self._traced_calls[key]
-
-    def _traced(self, network, training, input_gradients=True):
-        """How the updates call `network(inputs, training)`.
-
-        `input_gradients=False` for inputs that need no gradient (data, detached images): the
-        backward pass then skips the gradient of the first layer's input, which TensorFlow would
-        otherwise compute for every input of a traced function.
-
-        With `compile(jit_compile=True)` each update is one XLA program (`_compiled`) and the
-        network is called inline. Otherwise each network is one `tf.function` of its own, traced once
-        instead of once per call (3× faster tracing)."""
-
-        def call(inputs):
-            if not input_gradients:
-                inputs = [ops.stop_gradient(x) for x in inputs]
-            return network(inputs, training=training)
-
-        if self.jit_networks:
-            return call
-        return self._compiled((network.name, training, input_gradients), call, reduce_retracing=True)
-
-    def _update(self, key, function):
-        """`function` as one XLA program with `compile(jit_compile=True)` (`_compiled`), else itself."""
-        if not self.jit_networks:
-            return function
-        return self._compiled(key, function, jit_compile=True)
-
-    def _apply_gradients(self, optimizer, grads, variables):
-        """`optimizer.apply(grads, variables)`, one XLA program with `compile(jit_compile=True)`
-        (a few fused kernels instead of ~10 small ops per variable)."""
-        apply = self._update(("apply", id(optimizer)), lambda grads: optimizer.apply(grads, variables))
-        return apply(grads)
-
     def _generator_losses(self, x, masks, fake, rec, same, d_verdict, active, count, side):
         """The generator terms of one direction; `side` names the source domain ("A" or "B")."""
         lam = self.lambdas[side]
@@ -306,52 +218,50 @@ class InstaGAN(keras.Model):
         return gan, cyc, idt, ctx
 
     def train_step(self, data):
+        """One training iteration: `steps` sequential steps, each starting from the detached output
+        of the one before."""
         (image_a, masks_a), (image_b, masks_b) = data
         if self.merge_masks:
             masks_a, masks_b = merged_mask(masks_a), merged_mask(masks_b)
             data = (image_a, masks_a), (image_b, masks_b)
         state = {
-            "x_a": image_a,
-            "x_b": image_b,
-            "made_b": -ops.ones_like(masks_a),
-            "made_a": -ops.ones_like(masks_b),
+            "image_a": image_a,
+            "image_b": image_b,
+            "fake_masks_b": -ops.ones_like(masks_a),
+            "fake_masks_a": -ops.ones_like(masks_b),
         }
         for i in range(self.steps):
             state = self.sequential_step(i, data, state)
-        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if _multi_worker():
-            # Keras 3.15 averages each log of a multi-worker step over axis 0 (which a scalar lacks).
-            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
-        return logs
+        return self.finish_logs({name: tracker.result() for name, tracker in self.trackers.items()})
 
     def sequential_step(self, i, data, state):
         """Step i (a Python int) of the sequential loop: translate mask chunk i, update G, then D;
         return the new state.
 
-        `state` carries, detached, what step i starts from: `x_a`, `x_b`, the current images, and
-        `made_b`, `made_a`, `(B, H, W, ins_max)` buffers of the masks generated by the earlier steps in
-        each direction (−1 in the slots of later chunks; `slots` channels: `ins_max`, or 1 for
+        `state` carries, detached, what step i starts from: `image_a`, `image_b`, the current images,
+        and `fake_masks_b`, `fake_masks_a`, `(B, H, W, slots)` buffers of the masks generated by the
+        earlier steps in each direction (−1 in the slots of later chunks; `slots`: `ins_max`, or 1 for
         CycleGAN+Seg, whose data `train_step` has merged). The discriminators see the image with this
         buffer, the current chunk filled in.
         """
         (image_a, masks_a), (image_b, masks_b) = data
         n = self.ins_per
-        x_a, x_b = state["x_a"], state["x_b"]
         chunk_shape = tuple(ops.shape(masks_a)[:3]) + (n,)
-        a_i = ops.slice(masks_a, (0, 0, 0, i * n), chunk_shape)
-        b_i = ops.slice(masks_b, (0, 0, 0, i * n), chunk_shape)
+        chunk_a = ops.slice(masks_a, (0, 0, 0, i * n), chunk_shape)
+        chunk_b = ops.slice(masks_b, (0, 0, 0, i * n), chunk_shape)
         in_chunk = ops.arange(self.slots) // n == i  # the slots of chunk i
-        active_a = ops.max(nonempty_slots(a_i), axis=1)
-        active_b = ops.max(nonempty_slots(b_i), axis=1)
-        count_a, count_b = _global_sum(ops.sum(active_a)), _global_sum(ops.sum(active_b))
-        update = self._update("generator_update", self._generator_update)
-        grads, terms, fake_b, fake_a, made_b, made_a = update(
-            x_a,
-            x_b,
-            a_i,
-            b_i,
-            state["made_b"],
-            state["made_a"],
+        active_a = ops.max(nonempty_slots(chunk_a), axis=1)
+        active_b = ops.max(nonempty_slots(chunk_b), axis=1)
+        count_a = self.sum_over_replicas(ops.sum(active_a))
+        count_b = self.sum_over_replicas(ops.sum(active_b))
+        generator_gradients = self.compiled_update("generator_update", self._generator_gradients)
+        grads, terms, fake_b, fake_a, fake_masks_b, fake_masks_a = generator_gradients(
+            state["image_a"],
+            state["image_b"],
+            chunk_a,
+            chunk_b,
+            state["fake_masks_b"],
+            state["fake_masks_a"],
             in_chunk,
             active_a,
             active_b,
@@ -359,13 +269,13 @@ class InstaGAN(keras.Model):
             count_b,
         )
         g_vars = self.G_A.trainable_variables + self.G_B.trainable_variables
-        self._run_if(count_a + count_b > 0, lambda: self._apply_gradients(self.g_optimizer, grads, g_vars))
+        self.run_if(count_a + count_b > 0, lambda: self.apply_gradients(self.g_optimizer, grads, g_vars))
 
-        fake_b_all = ops.concatenate([fake_b[0], made_b], axis=-1)
-        fake_a_all = ops.concatenate([fake_a[0], made_a], axis=-1)
-        d_a = self._run_if(
+        fake_b_all = ops.concatenate([fake_b[0], fake_masks_b], axis=-1)
+        fake_a_all = ops.concatenate([fake_a[0], fake_masks_a], axis=-1)
+        d_a = self.run_if(
             count_a > 0,
-            lambda: self._discriminator_step(
+            lambda: self._discriminator_update(
                 self.D_A,
                 self.d_optimizer_A,
                 (image_b, masks_b),
@@ -374,9 +284,9 @@ class InstaGAN(keras.Model):
                 count_a,
             ),
         )
-        d_b = self._run_if(
+        d_b = self.run_if(
             count_b > 0,
-            lambda: self._discriminator_step(
+            lambda: self._discriminator_update(
                 self.D_B,
                 self.d_optimizer_B,
                 (image_a, masks_a),
@@ -390,112 +300,108 @@ class InstaGAN(keras.Model):
         counts = {"A": count_a, "B": count_b}
         for name, value in values.items():
             ran = ops.cast(counts[LOSS_SOURCES[name]] > 0, "float32")
-            self.trackers[name].update_state(_global_sum(value), sample_weight=ran)
+            self.trackers[name].update_state(self.sum_over_replicas(value), sample_weight=ran)
 
         keep_a, keep_b = active_a[:, None, None, None] > 0, active_b[:, None, None, None] > 0
         return {
-            "x_a": ops.stop_gradient(ops.where(keep_a, fake_b[0], x_a)),
-            "x_b": ops.stop_gradient(ops.where(keep_b, fake_a[0], x_b)),
-            "made_b": ops.stop_gradient(made_b),
-            "made_a": ops.stop_gradient(made_a),
+            "image_a": ops.stop_gradient(ops.where(keep_a, fake_b[0], state["image_a"])),
+            "image_b": ops.stop_gradient(ops.where(keep_b, fake_a[0], state["image_b"])),
+            "fake_masks_b": ops.stop_gradient(fake_masks_b),
+            "fake_masks_a": ops.stop_gradient(fake_masks_a),
         }
 
-    def _generator_update(
-        self, x_a, x_b, a_i, b_i, made_b, made_a, in_chunk, active_a, active_b, count_a, count_b
+    def _generator_gradients(
+        self,
+        image_a,
+        image_b,
+        chunk_a,
+        chunk_b,
+        fake_masks_b,
+        fake_masks_a,
+        in_chunk,
+        active_a,
+        active_b,
+        count_a,
+        count_b,
     ):
-        """The generator update of one sequential step (one XLA program with `jit_compile=True`).
+        """The generator update's gradients for one sequential step (one XLA program with
+        `jit_compile=True`).
 
-        Translates the current images `x_a`, `x_b` `(B, H, W, 3)` with mask chunks `a_i`, `b_i`
-        `(B, H, W, ins_per)`, computes every generator term and the gradient of their sum for both
-        generators (`sequential_step` applies it). `made_b`, `made_a` `(B, H, W, slots)` are the
-        masks the earlier steps generated; `in_chunk` `(slots,)` marks the current chunk's slots.
+        Translates the current images `image_a`, `image_b` `(B, H, W, 3)` with mask chunks `chunk_a`,
+        `chunk_b` `(B, H, W, ins_per)`, computes every generator term and the gradient of their sum
+        for both generators (`sequential_step` applies it). `fake_masks_b`, `fake_masks_a`
+        `(B, H, W, slots)` are the masks the earlier steps generated; `in_chunk` `(slots,)` marks the
+        current chunk's slots.
 
         Returns the gradients, the loss terms (a dict of scalars), `fake_b`, `fake_a` (each
         `(image, masks)`) and the mask buffers with the current chunk filled in.
 
         As one XLA program the whole update is faster than a compiled program per network call:
         XLA then drops what no gradient needs (the discriminators' filter gradients) and keeps
-        the intermediate activations inside the program (`bench/train_step.py`: 2.55 s against
-        2.90 s per reference iteration, measured one after the other).
+        the intermediate activations inside the program (docs/benchmarks.md).
         """
-        G_A, G_B = self._traced(self.G_A, True), self._traced(self.G_B, True)
-        G_A_data = self._traced(self.G_A, True, input_gradients=False)
-        G_B_data = self._traced(self.G_B, True, input_gradients=False)
-        D_A, D_B = self._traced(self.D_A, False), self._traced(self.D_B, False)
-        g_vars = self.G_A.trainable_variables + self.G_B.trainable_variables
+        G_A, G_B = self.network_call(self.G_A, True), self.network_call(self.G_B, True)
+        G_A_data = self.network_call(self.G_A, True, input_gradients=False)
+        G_B_data = self.network_call(self.G_B, True, input_gradients=False)
+        D_A, D_B = self.network_call(self.D_A, False), self.network_call(self.D_B, False)
 
-        with tf.GradientTape() as tape:
-            fake_b = G_A_data([x_a, a_i])
-            same_b = G_A_data([x_b, b_i])
-            fake_a = G_B_data([x_b, b_i])
-            same_a = G_B_data([x_a, a_i])
+        def loss():
+            fake_b = G_A_data([image_a, chunk_a])
+            same_b = G_A_data([image_b, chunk_b])
+            fake_a = G_B_data([image_b, chunk_b])
+            same_a = G_B_data([image_a, chunk_a])
             rec_a = G_B(list(fake_b))
             rec_b = G_A(list(fake_a))
-            made_b = ops.where(in_chunk, ops.tile(fake_b[1], (1, 1, 1, self.steps)), made_b)
-            made_a = ops.where(in_chunk, ops.tile(fake_a[1], (1, 1, 1, self.steps)), made_a)
-            verdict_b = D_A([fake_b[0], made_b])
-            verdict_a = D_B([fake_a[0], made_a])
+            masks_b = ops.where(in_chunk, ops.tile(fake_b[1], (1, 1, 1, self.steps)), fake_masks_b)
+            masks_a = ops.where(in_chunk, ops.tile(fake_a[1], (1, 1, 1, self.steps)), fake_masks_a)
+            verdict_b = D_A([fake_b[0], masks_b])
+            verdict_a = D_B([fake_a[0], masks_a])
             g_a, cyc_a, idt_b, ctx_a = self._generator_losses(
-                x_a, a_i, fake_b, rec_a, same_a, verdict_b, active_a, count_a, "A"
+                image_a, chunk_a, fake_b, rec_a, same_a, verdict_b, active_a, count_a, "A"
             )
             g_b, cyc_b, idt_a, ctx_b = self._generator_losses(
-                x_b, b_i, fake_a, rec_b, same_b, verdict_a, active_b, count_b, "B"
+                image_b, chunk_b, fake_a, rec_b, same_b, verdict_a, active_b, count_b, "B"
             )
-            g_loss = g_a + cyc_a + idt_b + ctx_a + g_b + cyc_b + idt_a + ctx_b
-        grads = tape.gradient(g_loss, g_vars)
-        terms = {
-            "G_A": g_a,
-            "cyc_A": cyc_a,
-            "idt_A": idt_a,
-            "ctx_A": ctx_a,
-            "G_B": g_b,
-            "cyc_B": cyc_b,
-            "idt_B": idt_b,
-            "ctx_B": ctx_b,
-        }
-        return grads, terms, tuple(fake_b), tuple(fake_a), made_b, made_a
+            terms = {
+                "G_A": g_a,
+                "cyc_A": cyc_a,
+                "idt_A": idt_a,
+                "ctx_A": ctx_a,
+                "G_B": g_b,
+                "cyc_B": cyc_b,
+                "idt_B": idt_b,
+                "ctx_B": ctx_b,
+            }
+            total = g_a + cyc_a + idt_b + ctx_a + g_b + cyc_b + idt_a + ctx_b
+            return total, (terms, tuple(fake_b), tuple(fake_a), masks_b, masks_a)
 
-    @staticmethod
-    def _run_if(condition, fn):
-        """`fn()` if `condition`, as one traced conditional; returns its scalar (or 0.0).
+        g_vars = self.G_A.trainable_variables + self.G_B.trainable_variables
+        _, (terms, fake_b, fake_a, masks_b, masks_a), grads = self.value_and_gradients(loss, g_vars)
+        return grads, terms, fake_b, fake_a, masks_b, masks_a
 
-        In a skipped branch no variable (weights, optimizer moments and step counters, spectral-norm
-        vectors, image pool) is touched.
-
-        Under a `tf.distribute` strategy (any number of replicas) `fn()` always runs: TensorFlow
-        forbids a conditional around a cross-replica synchronisation point (the optimizer update,
-        the spectral-norm update of a mirrored variable). A step without any instance in the whole
-        global batch then applies zero gradients, which still moves Adam's moments and step counter.
-        """
-
-        def run():
-            value = fn()
-            return ops.cast(0.0 if value is None else value, "float32")
-
-        if tf.distribute.has_strategy():
-            return run()
-        return ops.cond(condition, run, lambda: ops.convert_to_tensor(0.0, "float32"))
-
-    def _discriminator_step(self, discriminator, optimizer, real, fake, active, count):
+    def _discriminator_update(self, discriminator, optimizer, real, fake, active, count):
         """LSGAN update of one discriminator: 0.5·[(D(real) − 1)² + D(fake)²] over active samples
         (its gradient as one XLA program with `jit_compile=True`)."""
 
-        def update(real, fake, active, count):
-            judge = self._traced(discriminator, True, input_gradients=False)
-            with tf.GradientTape() as tape:
+        def gradients(real, fake, active, count):
+            judge = self.network_call(discriminator, True, input_gradients=False)
+
+            def loss():
                 verdict_real = judge(real)
                 verdict_fake = judge([fake[..., :3], fake[..., 3:]])
-                loss = 0.5 * (
+                value = 0.5 * (
                     _active_mean(losses.lsgan_loss(verdict_real, 1.0), active, count)
                     + _active_mean(losses.lsgan_loss(verdict_fake, 0.0), active, count)
                 )
-            return loss, tape.gradient(loss, discriminator.trainable_variables)
+                return value, ()
 
-        loss, grads = self._update(("discriminator_update", discriminator.name), update)(
-            list(real), fake, active, count
-        )
-        self._apply_gradients(optimizer, grads, discriminator.trainable_variables)
-        return loss
+            value, _, grads = self.value_and_gradients(loss, discriminator.trainable_variables)
+            return value, grads
+
+        compiled = self.compiled_update(("discriminator_update", discriminator.name), gradients)
+        value, grads = compiled(list(real), fake, active, count)
+        self.apply_gradients(optimizer, grads, discriminator.trainable_variables)
+        return value
 
     # ---------------------------------------------------------------------------------------------
     # Inference

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_reference  # noqa: E402
 from utils import random_image, random_masks  # noqa: E402
+
+from keras_instagan import torch_reference  # noqa: E402
 
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "official_tiny")
 NGF, NDF, N_BLOCKS = 4, 4, 2

@@ -48,7 +48,7 @@ def checkpoints(tmp_path):
 
 def test_reference_networks_have_the_official_keys():
     pytest.importorskip("torch")
-    import torch_reference
+    from keras_instagan import torch_reference
 
     def state_of(module):
         return [(k, tuple(v.shape)) for k, v in module.state_dict().items()]

@@ -4,17 +4,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from utils import max_diff, numpy
+from utils import max_diff, numpy, record_kernel_forms
 
+from keras_instagan.kernels import THIN_CHANNELS, xla_kernels
 from keras_instagan.layers import (
-    THIN_CHANNELS,
     ReflectionPadding2D,
     ResnetBlock,
     SpectralConv2D,
     TorchConv2D,
     TorchConv2DTranspose,
     instance_norm,
-    xla_kernels,
 )
 
 try:
@@ -86,8 +85,6 @@ def test_thin_conv_training_path_matches_torch_forward_and_gradient(x, kernel_si
     layer = TorchConv2D(filters, kernel_size, torch_padding=padding)
     layer.build(x.shape)
     layer.set_weights([conv_kernel(ref.weight), ref.bias.detach().numpy()])
-    assert layer.thin and not TorchConv2D(filters, kernel_size, strides=2).thin
-    assert not TorchConv2D(THIN_CHANNELS + 1, kernel_size).thin
 
     x_torch = to_torch(x).requires_grad_()
     expected = ref(x_torch)
@@ -169,32 +166,28 @@ def test_winograd_conv_in_xla_kernels_matches_torch_forward_and_gradient(shape, 
     assert_matches_torch_in_xla_kernels(TorchConv2D(6, 3), torch.nn.Conv2d(5, 6, 3), x, jit)
 
 
-def test_xla_kernel_forms_are_taken_only_inside_xla_kernels(x, monkeypatch):
-    """`window_grad_conv` runs for strided training calls and every discriminator call inside
-    `xla_kernels()`, `window_grad_conv_transpose` for the upsampling layers' training calls there,
-    `winograd_conv` for the 3×3 stride-1 ones (not the thin ones, which keep `thin_conv`), and none
-    anywhere else, nor where the input's height and width are unknown when traced (the plain
-    convolutions give the same result)."""
-    from keras_instagan import layers as instagan_layers
-
-    names = ("window_grad_conv", "window_grad_conv_transpose", "winograd_conv")
-    calls = []
-    for name in names:
-        form = getattr(instagan_layers, name)
-        monkeypatch.setattr(
-            instagan_layers, name, lambda *args, name=name, form=form: calls.append(name) or form(*args)
-        )
+def test_each_layer_takes_its_form(x, monkeypatch):
+    """Through `kernels`: `thin_conv` for thin training calls (≤ `THIN_CHANNELS` outputs, stride 1),
+    and inside `xla_kernels()` `window_grad_conv` for strided training calls and every discriminator
+    call, `window_grad_conv_transpose` for the upsampling layers' training calls, `winograd_conv` for
+    the 3×3 stride-1 ones (not the thin ones, which keep `thin_conv`); none anywhere else, nor where
+    the input's height and width are unknown when traced (the plain convolutions give the same
+    result)."""
+    calls = record_kernel_forms(monkeypatch)
     strided, thin = TorchConv2D(4, 3, strides=2, torch_padding=1), TorchConv2D(4, 3)
     spectral = SpectralConv2D(3, 4, strides=2, torch_padding=1)
     upsampling, residual = TorchConv2DTranspose(4), TorchConv2D(THIN_CHANNELS + 2, 3)
     for layer in (strided, thin, spectral, upsampling, residual):
         layer(x, training=True)
-    assert calls == []
+    assert calls == ["thin_conv"]
+    calls.clear()
     with xla_kernels():
-        for layer in (strided, upsampling, residual):
+        for layer in (strided, upsampling, residual, thin):
             layer(x, training=False)
-        thin(x, training=True)
         assert calls == []
+        thin(x, training=True)
+        assert calls == ["thin_conv"]
+        calls.clear()
         strided(x, training=True)
         spectral(x, training=False)
         upsampling(x, training=True)

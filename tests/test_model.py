@@ -31,10 +31,10 @@ def batch(rng, size=2, empty_a=(), empty_b=()):
 def initial_state(data):
     (image_a, masks_a), (image_b, masks_b) = data
     return {
-        "x_a": image_a,
-        "x_b": image_b,
-        "made_b": -tf.ones_like(masks_a),
-        "made_a": -tf.ones_like(masks_b),
+        "image_a": image_a,
+        "image_b": image_b,
+        "fake_masks_b": -tf.ones_like(masks_a),
+        "fake_masks_a": -tf.ones_like(masks_b),
     }
 
 
@@ -64,7 +64,7 @@ def test_no_gradient_crosses_sequential_steps(rng):
         carried = list(state.values())
         # what step 1 would build its losses on: step 0's (translated) images and masks
         downstream = sum(tf.reduce_sum(tf.square(t)) for t in carried)
-    assert max_diff(state["x_a"], data[0][0]) > 1e-3  # step 0 did translate the image
+    assert max_diff(state["image_a"], data[0][0]) > 1e-3  # step 0 did translate the image
     assert all(g is None for g in tape.gradient(downstream, generator_vars))
     # control: the same outputs before detaching do depend on the generator weights
     with tf.GradientTape() as tape:
@@ -111,8 +111,8 @@ def test_inactive_sample_contributes_no_loss(rng):
     for inputs in (data, mixed):
         model = tiny(pool_size=0)
         state = initial_state(inputs)
-        state["made_a"] = tf.concat([inputs[0][1][..., :2], state["made_a"][..., 2:]], -1)
-        state["made_b"] = tf.concat([inputs[1][1][..., :2], state["made_b"][..., 2:]], -1)
+        state["fake_masks_a"] = tf.concat([inputs[0][1][..., :2], state["fake_masks_a"][..., 2:]], -1)
+        state["fake_masks_b"] = tf.concat([inputs[1][1][..., :2], state["fake_masks_b"][..., 2:]], -1)
         model.sequential_step(1, inputs, state)
         results.append([numpy(v) for v in model.G_A.trainable_variables])
     assert max(max_diff(a, b) for a, b in zip(*results)) <= 1e-6

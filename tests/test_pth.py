@@ -59,9 +59,7 @@ def test_what_is_not_a_state_dict_is_refused(tmp_path):
 
 def test_equal_to_torch_load_in_both_formats_and_after_conversion(tmp_path):
     torch = pytest.importorskip("torch")
-    import torch_reference
-
-    from keras_instagan import convert
+    from keras_instagan import convert, torch_reference
 
     torch.manual_seed(0)
     generator = torch_reference.ResnetSetGenerator(4, 2).state_dict()

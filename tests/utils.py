@@ -41,3 +41,18 @@ def command(name):
     if not os.path.exists(path):
         pytest.fail(f"{name} is not installed beside {sys.executable}: run pip install -e ./runner -e .")
     return path
+
+
+def record_kernel_forms(monkeypatch):
+    """A list that collects, in order, the names of the `keras_instagan.kernels` speed forms called
+    from now on (each still computes its result)."""
+    from keras_instagan import kernels
+
+    calls = []
+
+    def recording(name, form):
+        return lambda *args: calls.append(name) or form(*args)
+
+    for name in ("thin_conv", "window_grad_conv", "window_grad_conv_transpose", "winograd_conv"):
+        monkeypatch.setattr(kernels, name, recording(name, getattr(kernels, name)))
+    return calls

@@ -1,5 +1,6 @@
-"""PyTorch networks written from the description of the official InstaGAN code
-(docs/official.md §2–§4), used as the reference in the checkpoint-conversion tests.
+"""The official InstaGAN networks written again in current PyTorch from their description
+(docs/official.md §2–§4): the reference of the parity and conversion tests and of
+`bench/official_step.py`. Needs `torch`, which keras-instagan does not require.
 
 Same module structure, so the same state_dict keys and shapes as the official checkpoints. The
 forward passes follow the official batch-1 semantics: emptiness pooled over the batch, empty masks

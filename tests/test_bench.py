@@ -1,0 +1,47 @@
+"""Each benchmark in `bench/` runs end to end on a tiny case and prints its JSON summary last, so a
+change in the library that breaks one shows here (the numbers themselves are not checked: speed is
+shown by running the benchmarks, `docs/benchmarks.md`)."""
+
+import json
+import os
+import subprocess
+import sys
+from importlib.util import find_spec
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+LAYER = ["--size", "16", "--ngf", "4", "--repeats", "1"]
+TINY = ["--size", "32", "--ngf", "4", "--n_blocks", "1"]
+STEP = TINY + ["--steps", "1", "--warmup", "1"]
+
+CASES = {
+    "thin_conv.py": (LAYER, "runs", ()),
+    "upsampling.py": (LAYER, "runs", ()),
+    "residual_blocks.py": (LAYER + ["--blocks", "1", "--rounds", "1"], "runs", ()),
+    "train_step.py": (STEP, "seconds_per_step", ()),
+    "official_step.py": (STEP, "seconds_per_step", ("torch",)),
+    "identity_floor.py": (TINY + ["--steps", "1"], "background_error", ()),
+    "inference.py": (TINY + ["--repeats", "1"], "seconds", ("tf2onnx", "onnxruntime", "ai_edge_litert")),
+    "input_pipeline.py": (["--count", "4", "--epochs", "1"], "elements_per_second", ()),
+    "multiworker.py": (["--workers", "2", "--steps", "1", "--warmup", "1", "--timeout", "600"], "runs", ()),
+}
+
+
+def test_every_benchmark_has_a_case():
+    assert sorted(CASES) == sorted(n for n in os.listdir(BENCH) if n.endswith(".py") and n != "common.py")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_benchmark_runs_on_a_tiny_case(name):
+    arguments, key, needs = CASES[name]
+    for module in needs:
+        if find_spec(module) is None:
+            pytest.skip(f"{name} needs {module}")
+    result = subprocess.run(
+        [sys.executable, os.path.join(BENCH, name), *arguments], capture_output=True, text=True, timeout=900
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert key in summary, summary
