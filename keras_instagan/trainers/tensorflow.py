@@ -28,6 +28,16 @@ def _multi_worker():
     )
 
 
+def _inside_xla_kernels(function):
+    """`function`, traced inside `kernels.xla_kernels()` (the forms XLA runs fastest)."""
+
+    def body(*args):
+        with xla_kernels():
+            return function(*args)
+
+    return body
+
+
 class TensorFlowTrainer:
     """Mixed into `InstaGAN` before `keras.Model`. `jit_networks` (set by `InstaGAN.compile`) chooses
     XLA programs for the updates."""
@@ -72,14 +82,8 @@ class TensorFlowTrainer:
         if self.run_eagerly or tf.distribute.has_strategy():
             return function
         if key not in self._traced_calls:
-            if options.get("jit_compile"):
-                traced = function
-
-                def function(*args):
-                    with xla_kernels():
-                        return traced(*args)
-
-            self._traced_calls[key] = tf.function(function, **options)
+            body = _inside_xla_kernels(function) if options.get("jit_compile") else function
+            self._traced_calls[key] = tf.function(body, **options)
         return self._traced_calls[key]
 
     def network_call(self, network, training, input_gradients=True):
