@@ -19,7 +19,9 @@ CASES = {
     "thin_conv.py": (LAYER, "runs", ()),
     "upsampling.py": (LAYER, "runs", ()),
     "residual_blocks.py": (LAYER + ["--blocks", "1", "--rounds", "1"], "runs", ()),
-    "train_step.py": (STEP, "seconds_per_step", ()),
+    # without XLA and without the official iteration (official_step.py has its own case): four
+    # child processes that each compile an XLA program take too long for a smoke run
+    "train_step.py": (STEP + ["--no_jit", "--no_official"], "seconds_per_step", ()),
     "official_step.py": (STEP, "seconds_per_step", ("torch",)),
     "identity_floor.py": (TINY + ["--steps", "1"], "background_error", ()),
     "inference.py": (TINY + ["--repeats", "1"], "seconds", ("tf2onnx", "onnxruntime", "ai_edge_litert")),
