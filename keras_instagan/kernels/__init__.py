@@ -53,10 +53,9 @@ def xla_kernels():
         _XLA_KERNELS.reset(token)
 
 
-def _xla_form(x, training):
-    """A training call inside `xla_kernels()` with x's height and width known (the forms slice by
-    them)."""
-    return training and _XLA_KERNELS.get() and x.shape[1] is not None and x.shape[2] is not None
+def _xla_forms_apply(x):
+    """Inside `xla_kernels()`, with x's height and width known (the forms slice by them)."""
+    return _XLA_KERNELS.get() and x.shape[1] is not None and x.shape[2] is not None
 
 
 def conv(x, kernel, strides, training):
@@ -66,9 +65,9 @@ def conv(x, kernel, strides, training):
     k, out = kernel.shape[0], kernel.shape[-1]
     if training and out <= THIN_CHANNELS and k > 1 and strides == 1:
         return thin_conv(x, kernel)
-    if _xla_form(x, training) and strides > 1:
+    if training and _xla_forms_apply(x) and strides > 1:
         return window_grad_conv(x, kernel, strides)
-    if _xla_form(x, training) and k == 3:
+    if training and _xla_forms_apply(x) and k == 3:
         return winograd_conv(x, kernel)
     return ops.conv(x, kernel, strides=strides, padding="valid")
 
@@ -77,7 +76,7 @@ def conv_transpose(x, kernel, strides, training):
     """Valid transposed convolution `(B, H, W, C)` with kernel `(k, k, O, C)` at stride `strides` →
     `(B, (H − 1)·s + k, (W − 1)·s + k, O)`: `window_grad_conv_transpose` for training calls inside
     `xla_kernels()`, else `ops.conv_transpose`."""
-    if _xla_form(x, training):
+    if training and _xla_forms_apply(x):
         return window_grad_conv_transpose(x, kernel, strides)
     return ops.conv_transpose(x, kernel, strides=strides, padding="valid")
 
@@ -86,6 +85,6 @@ def discriminator_conv(x, kernel, strides):
     """The discriminators' spectral-normed convolutions, `conv`'s shapes: `window_grad_conv` for every
     call inside `xla_kernels()` (the discriminator update needs the kernel gradient, the generator
     update the input gradient through the same program), else `ops.conv`."""
-    if _XLA_KERNELS.get() and x.shape[1] is not None and x.shape[2] is not None:
+    if _xla_forms_apply(x):
         return window_grad_conv(x, kernel, strides)
     return ops.conv(x, kernel, strides=strides, padding="valid")
