@@ -5,7 +5,6 @@ the model, so it is part of `InstaGAN` (`pool_size`).
 """
 
 import csv
-import json
 import os
 import time
 
@@ -195,41 +194,21 @@ class EpochSeconds(keras.callbacks.Callback):
 
 
 class RunState(keras.callbacks.Callback):
-    """Saves everything needed to resume after each epoch, into `<run>/state/`.
+    """Saves everything needed to resume into the run's `state/` after each epoch
+    (`RunDirectory.save_state`: the networks, the spectral-norm vectors, the image pools, the three
+    optimizers and the number of finished epochs), each file replaced atomically, so a run killed at
+    any moment loses at most the epoch in progress. `RunDirectory.restore_state` loads them.
 
-    `model.weights.h5` holds the networks, the spectral-norm vectors, the image pools and the three
-    optimizers; `epoch.json` the number of finished epochs. Files are replaced atomically, so a run
-    killed at any moment loses at most the epoch in progress. `RunState.restore(model, run_dir)` loads
-    them and returns the epoch to continue from.
+    Args:
+        run: the `RunDirectory`.
     """
 
-    def __init__(self, run_dir):
+    def __init__(self, run):
         super().__init__()
-        self.directory = os.path.join(run_dir, "state")
+        self.run = run
 
     def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(self.directory, exist_ok=True)
-        weights = os.path.join(self.directory, "model.weights.h5")
-        self.model.save_weights(weights + ".tmp.weights.h5")
-        os.replace(weights + ".tmp.weights.h5", weights)
-        marker = os.path.join(self.directory, "epoch.json")
-        with open(marker + ".tmp", "w") as f:
-            json.dump({"epochs_done": epoch + 1}, f)
-        os.replace(marker + ".tmp", marker)
-
-    @staticmethod
-    def restore(model, run_dir):
-        """Load `<run_dir>/state` into a built and compiled `model`; return the finished epochs."""
-        directory = os.path.join(run_dir, "state")
-        marker = os.path.join(directory, "epoch.json")
-        if not os.path.exists(marker):
-            raise FileNotFoundError(
-                f"--continue_train: no saved state in {directory} (expected epoch.json and "
-                "model.weights.h5, written after each finished epoch)."
-            )
-        model.load_weights(os.path.join(directory, "model.weights.h5"))
-        with open(marker) as f:
-            return int(json.load(f)["epochs_done"])
+        self.run.save_state(self.model, epoch + 1)
 
 
 class CSVLog(keras.callbacks.Callback):

@@ -25,7 +25,6 @@ vectors of that branch take one power iteration per mask; ours take one per call
 """
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -34,8 +33,7 @@ import numpy as np
 
 from keras_instagan.networks import SetDiscriminator, SetGenerator
 from keras_instagan.pth import read_state_dict
-
-NETWORKS = ("G_A", "G_B", "D_A", "D_B")
+from keras_instagan.run import NETWORKS, RunDirectory
 
 
 def load_state_dict(path):
@@ -144,12 +142,10 @@ def convert(checkpoints_dir, epoch, out):
         else:
             models[name] = discriminator_from_state_dict(state, path, name=name)
             config.update(ndf=models[name].ndf, n_layers=models[name].n_layers)
-    os.makedirs(out, exist_ok=True)
-    for name, model in models.items():
-        model.save(os.path.join(out, f"{name}.keras"))
-        print(f"convert: {found[name]} -> {os.path.join(out, name + '.keras')}", flush=True)
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+    run = RunDirectory(out)
+    for name, written in zip(models, run.save_networks(models.values())):
+        print(f"convert: {found[name]} -> {written}", flush=True)
+    run.write_config(config)
     return sorted(found)
 
 

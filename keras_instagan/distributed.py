@@ -89,7 +89,13 @@ def shard_by_data(dataset):
     return dataset.with_options(options)
 
 
-def backup_dir(run_dir, environ=None):
-    """Where this task's `BackupAndRestore` keeps its state: `<run_dir>/backup/<type>_<index>`."""
+def backup_dir(backup_root, environ=None):
+    """Where this task's `BackupAndRestore` keeps its state: `<backup_root>/<type>_<index>` (the run's
+    `backup/`, `RunDirectory.backup`)."""
     _, kind, index = cluster_task(environ)
-    return os.path.join(run_dir, "backup", f"{kind}_{index}")
+    return os.path.join(backup_root, f"{kind}_{index}")
+
+
+def has_backup(directory):
+    """Whether `BackupAndRestore` left a backup in `directory` (a restarted cluster resumes from it)."""
+    return os.path.exists(os.path.join(directory, "training_metadata.json"))

@@ -147,6 +147,11 @@ class Judges:
                 getattr(self, key).save(os.path.join(directory, filename))
 
     @classmethod
+    def saved_in(cls, directory):
+        """Whether `save` wrote judges to `directory`."""
+        return os.path.exists(os.path.join(directory, cls.FILES["plain"]))
+
+    @classmethod
     def load(cls, directory, shapes=None):
         """The judges `save` wrote to `directory` (no separate feature extractor)."""
         models = {

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 import keras_instagan
 from keras_instagan.networks import SetGenerator
+from keras_instagan.run import RunDirectory
 
 FORMATS = ("onnx", "litert")
 OPSET = 17
@@ -121,16 +122,9 @@ def load_generator(source, direction):
         if not os.path.exists(source):
             raise FileNotFoundError(f"{source}: file not found")
         return keras.saving.load_model(source, compile=False), {}
-    from keras_instagan.run import read_config
-
-    config = read_config(source)
-    name = {"AtoB": "G_A", "BtoA": "G_B"}.get(direction)
-    if name is None:
-        raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
-    path = os.path.join(source, f"{name}.keras")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: the run holds no {direction} generator")
-    return keras.saving.load_model(path, compile=False), config
+    run = RunDirectory(source)
+    config = run.read_config()
+    return run.load_generator(direction), config
 
 
 def export_generator(
@@ -223,7 +217,7 @@ def main(argv=None):
     p.add_argument("--fp16", action="store_true", help="LiteRT with float16 weights")
     args = p.parse_args(argv)
     run_dir = os.path.dirname(os.path.abspath(args.run)) if args.run.endswith(".keras") else args.run
-    out = args.out or os.path.join(run_dir, "exported")
+    out = args.out or RunDirectory(run_dir).exported
     try:
         report = export_generator(args.run, args.direction, args.format, out, args.ins_per, args.fp16)
     except (ValueError, FileNotFoundError, ExportMismatchError) as error:

@@ -41,6 +41,7 @@ from keras_instagan.networks import (
     nonempty_slots,
 )
 from keras_instagan.pool import FakePool
+from keras_instagan.run import RunDirectory
 from keras_instagan.trainers import backend_trainer
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -450,9 +451,22 @@ class InstaGAN(backend_trainer(), keras.Model):
         only; the others keep fresh weights), or, for a run stopped before its end, from its last
         `state/`. `overrides` replace options, e.g. `ins_per=4` for inference in larger chunks.
         """
-        from keras_instagan.run import load_run
-
-        return load_run(run_dir, **overrides)
+        run = RunDirectory(run_dir)
+        config = run.read_config()
+        saved = run.saved_networks()
+        model = cls(**{**run.model_options(config, saved), **overrides})
+        if saved:
+            run.load_networks(model, saved)
+            return model
+        if not run.trained_directions():
+            raise FileNotFoundError(
+                f"{run_dir}: holds neither G_A.keras … D_B.keras nor state/: nothing to load"
+            )
+        size = config.get("fineSizeH", 64), config.get("fineSizeW", 64)
+        model.build((((1, *size, 3), (1, *size, model.ins_max)),) * 2)
+        model.compile()
+        run.load_state_weights(model)
+        return model
 
     def get_config(self):
         return {

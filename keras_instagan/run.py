@@ -1,16 +1,27 @@
-"""The run directory: the contract between `train.py`, `keras_instagan.convert`, `translate`, the
-exporter and `--continue_train`.
+"""The run directory, and `RunDirectory`, the one module that knows its files.
 
-    <run>/config.json            the options that shape the networks and the data
-    <run>/G_A.keras ... D_B.keras the networks (written at the end of training, or by the converter)
-    <run>/state/                 resumable training state (written after every epoch by train.py)
+    <run>/config.json              the options that shape the networks and the data
+    <run>/log.csv                  one row per epoch: losses, seconds, scores
+    <run>/samples/epoch_NNN.png    sample grids
+    <run>/state/model.weights.h5   resumable training state, with state/epoch.json (the finished
+                                   epochs), written after every epoch
+    <run>/judges/                  the domain classifiers of the scores in log.csv
+    <run>/tensorboard/             TensorBoard logs, when tensorboard is installed
+    <run>/backup/                  multi-worker backups (`keras.callbacks.BackupAndRestore`)
+    <run>/G_A.keras ... D_B.keras  the networks (written at the end of training, or by the converter)
+    <run>/exported/                the exporter's ONNX and LiteRT files (its default output)
 
-    model = keras_instagan.InstaGAN.from_run("checkpoints/shapes_instagan")
-    image, masks = model.translate(image, masks, "AtoB")
+`train.py`, the callbacks, `keras_instagan.convert`, the exporter, `evaluate.py` and
+`InstaGAN.from_run` all go through `RunDirectory`:
+
+    run = RunDirectory("checkpoints/shapes_instagan")
+    run.read_config()["ins_per"], run.trained_directions(), run.log
 """
 
+import csv
 import json
 import os
+import shutil
 import zipfile
 
 NETWORKS = ("G_A", "G_B", "D_A", "D_B")
@@ -30,53 +41,6 @@ MODEL_OPTIONS = {
 }
 
 
-def read_config(run_dir):
-    """`<run_dir>/config.json` as a dict; a clear error when the folder is not a run directory."""
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.isdir(run_dir):
-        raise FileNotFoundError(f"{run_dir}: run directory not found")
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"{path} not found: not a run directory (train.py and keras_instagan.convert write one)"
-        )
-    with open(path, "rb") as f:
-        try:
-            config = json.loads(f.read())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValueError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected a JSON object of options, got a {type(config).__name__}")
-    return config
-
-
-def saved_networks(run_dir):
-    """`{name: network}` for each of G_A, G_B, D_A, D_B that the run directory holds as `.keras`."""
-    import keras
-
-    networks = {}
-    for name in NETWORKS:
-        path = os.path.join(run_dir, f"{name}.keras")
-        if not os.path.exists(path):
-            continue
-        try:
-            networks[name] = keras.saving.load_model(path, compile=False)
-        except (ValueError, OSError, KeyError, zipfile.BadZipFile):  # Keras says "File not found"
-            raise ValueError(f"{path}: not a readable .keras network (corrupt or truncated?)") from None
-    return networks
-
-
-def trained_directions(run_dir):
-    """The directions ("AtoB", "BtoA") whose generator the run holds: G_A / G_B as `.keras`, or both
-    in `state/` (a run without either translates with untrained networks, which nothing should score)."""
-    if os.path.exists(os.path.join(run_dir, "state", "model.weights.h5")):
-        return ["AtoB", "BtoA"]
-    return [
-        direction
-        for direction, name in (("AtoB", "G_A"), ("BtoA", "G_B"))
-        if os.path.exists(os.path.join(run_dir, f"{name}.keras"))
-    ]
-
-
 def _shape_keys(name):
     return ("ngf", "n_blocks") if name.startswith("G") else ("ndf", "n_layers")
 
@@ -85,55 +49,218 @@ def _merged(network):
     return " with merged masks" if getattr(network, "merge_masks", False) else ""
 
 
-def load_networks(model, run_dir, saved=None):
-    """Copy the run's `.keras` networks into `model` (an `InstaGAN`); returns their names.
+def _replace_atomically(path, write, suffix=""):
+    """`write(temporary_path)`, then move it onto `path`: a kill leaves the old file or the new one.
+    `suffix` ends the temporary name (Keras checks `.keras` and `.weights.h5`)."""
+    temporary = path + ".tmp" + suffix
+    write(temporary)
+    os.replace(temporary, path)
 
-    A network whose class (`netG`/`netD`), width or depth differs from `model`'s is an error naming
-    both.
+
+class RunDirectory:
+    """The files of one run directory (see the module docstring), by name.
+
+    Args:
+        path: the run directory; nothing is created until something is written.
     """
-    saved = saved_networks(run_dir) if saved is None else saved
-    for name, network in saved.items():
-        target = getattr(model, name)
-        mismatch = [
-            f"{k} {getattr(network, k)} (model: {getattr(target, k)})"
-            for k in _shape_keys(name)
-            if getattr(network, k) != getattr(target, k)
-        ]
-        if type(network) is not type(target) or getattr(network, "merge_masks", None) != getattr(
-            target, "merge_masks", None
-        ):
-            mismatch.insert(
-                0,
-                f"a {network.__class__.__name__}{_merged(network)} (model: "
-                f"{target.__class__.__name__}{_merged(target)}; see netG/netD)",
+
+    # What train.py writes: a directory holding any of these holds a run.
+    ENTRIES = (
+        "config.json",
+        "log.csv",
+        "state",
+        "samples",
+        "judges",
+        "tensorboard",
+        "backup",
+        "exported",
+        *(f"{name}.keras" for name in NETWORKS),
+    )
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.config = os.path.join(self.path, "config.json")
+        self.log = os.path.join(self.path, "log.csv")
+        self.samples = os.path.join(self.path, "samples")
+        self.state = os.path.join(self.path, "state")
+        self.judges = os.path.join(self.path, "judges")
+        self.tensorboard = os.path.join(self.path, "tensorboard")
+        self.backup = os.path.join(self.path, "backup")
+        self.exported = os.path.join(self.path, "exported")
+        self._state_weights = os.path.join(self.state, "model.weights.h5")
+        self._state_epochs = os.path.join(self.state, "epoch.json")
+
+    def __repr__(self):
+        return f"RunDirectory({self.path!r})"
+
+    def network(self, name):
+        """The `.keras` file of network `name` (G_A, G_B, D_A or D_B)."""
+        if name not in NETWORKS:
+            raise ValueError(f"network must be one of {NETWORKS}, got {name!r}")
+        return os.path.join(self.path, f"{name}.keras")
+
+    def existing_entries(self):
+        """The `ENTRIES` present: empty for a folder that holds no run."""
+        return [name for name in self.ENTRIES if os.path.exists(os.path.join(self.path, name))]
+
+    def delete(self, entries):
+        """Delete `entries` (names from `existing_entries`); anything else in the folder stays."""
+        for name in entries:
+            if name not in self.ENTRIES:
+                raise ValueError(f"{name!r} is not an entry of a run directory")
+            path = os.path.join(self.path, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+    def read_config(self):
+        """`config.json` as a dict; a clear error when the folder is not a run directory."""
+        if not os.path.isdir(self.path):
+            raise FileNotFoundError(f"{self.path}: run directory not found")
+        if not os.path.exists(self.config):
+            raise FileNotFoundError(
+                f"{self.config} not found: not a run directory (train.py and keras_instagan.convert "
+                "write one)"
             )
-        if mismatch:
-            raise ValueError(f"{os.path.join(run_dir, name + '.keras')}: {', '.join(mismatch)}")
-        target.set_weights(network.get_weights())
-    return sorted(saved)
+        with open(self.config, "rb") as f:
+            try:
+                config = json.loads(f.read())
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise ValueError(f"{self.config}: not valid JSON ({error})") from None
+        if not isinstance(config, dict):
+            raise ValueError(
+                f"{self.config}: expected a JSON object of options, got a {type(config).__name__}"
+            )
+        return config
 
+    def write_config(self, config):
+        os.makedirs(self.path, exist_ok=True)
 
-def load_run(run_dir, **overrides):
-    """An `InstaGAN` with the run's networks (see `InstaGAN.from_run`)."""
-    from keras_instagan.model import InstaGAN
+        def write(path):
+            with open(path, "w") as f:
+                json.dump(config, f, indent=2)
 
-    config = read_config(run_dir)
-    options = {key: config.get(key, default) for key, default in MODEL_OPTIONS.items()}
-    saved = saved_networks(run_dir)
-    for name, network in saved.items():  # a converted run records widths only of what it holds
-        options.update({k: getattr(network, k) for k in _shape_keys(name) if k not in config})
-    options.update(overrides)
-    model = InstaGAN(**options)
-    if saved:
-        load_networks(model, run_dir, saved)
-        return model
-    state = os.path.join(run_dir, "state", "model.weights.h5")
-    if not os.path.exists(state):
-        raise FileNotFoundError(
-            f"{run_dir}: holds neither G_A.keras … D_B.keras nor state/model.weights.h5: nothing to load"
-        )
-    size = config.get("fineSizeH", 64), config.get("fineSizeW", 64)
-    model.build((((1, *size, 3), (1, *size, options["ins_max"])),) * 2)
-    model.compile()
-    model.load_weights(state)
-    return model
+        _replace_atomically(self.config, write)
+
+    def read_log(self):
+        """The rows of `log.csv` as dicts of strings (column: text), one per epoch."""
+        if not os.path.exists(self.log):
+            raise FileNotFoundError(f"{self.log} not found: not a train.py run directory")
+        with open(self.log, newline="") as f:
+            return list(csv.DictReader(f))
+
+    def model_options(self, config=None, saved=None):
+        """The `InstaGAN` arguments the run was made with: `config.json`'s, official values for those
+        it does not record, widths and depths of a converted run from its `saved` networks."""
+        config = self.read_config() if config is None else config
+        options = {key: config.get(key, default) for key, default in MODEL_OPTIONS.items()}
+        for name, network in (saved or {}).items():
+            options.update({k: getattr(network, k) for k in _shape_keys(name) if k not in config})
+        return options
+
+    def saved_networks(self):
+        """`{name: network}` for each of G_A, G_B, D_A, D_B that the run holds as `.keras`."""
+        import keras
+
+        networks = {}
+        for name in NETWORKS:
+            path = self.network(name)
+            if not os.path.exists(path):
+                continue
+            try:
+                networks[name] = keras.saving.load_model(path, compile=False)
+            except (ValueError, OSError, KeyError, zipfile.BadZipFile):  # Keras says "File not found"
+                raise ValueError(f"{path}: not a readable .keras network (corrupt or truncated?)") from None
+        return networks
+
+    def load_generator(self, direction):
+        """The generator of `direction` ("AtoB": G_A, "BtoA": G_B) from its `.keras` file."""
+        import keras
+
+        name = {"AtoB": "G_A", "BtoA": "G_B"}.get(direction)
+        if name is None:
+            raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
+        path = self.network(name)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} not found: the run holds no {direction} generator")
+        return keras.saving.load_model(path, compile=False)
+
+    def save_networks(self, networks):
+        """Write each network as `<its name>.keras` (names from `NETWORKS`); returns the paths."""
+        os.makedirs(self.path, exist_ok=True)
+        paths = []
+        for network in networks:
+            path = self.network(network.name)
+            _replace_atomically(path, network.save, ".keras")
+            paths.append(path)
+        return paths
+
+    def trained_directions(self):
+        """The directions ("AtoB", "BtoA") whose generator the run holds: G_A / G_B as `.keras`, or
+        both in `state/` (a run without either translates with untrained networks, which nothing
+        should score)."""
+        if os.path.exists(self._state_weights):
+            return ["AtoB", "BtoA"]
+        return [
+            direction
+            for direction, name in (("AtoB", "G_A"), ("BtoA", "G_B"))
+            if os.path.exists(self.network(name))
+        ]
+
+    def load_networks(self, model, saved=None):
+        """Copy the run's `.keras` networks into `model` (an `InstaGAN`); returns their names.
+
+        A network whose class (`netG`/`netD`), width or depth differs from `model`'s is an error
+        naming both.
+        """
+        saved = self.saved_networks() if saved is None else saved
+        for name, network in saved.items():
+            target = getattr(model, name)
+            mismatch = [
+                f"{k} {getattr(network, k)} (model: {getattr(target, k)})"
+                for k in _shape_keys(name)
+                if getattr(network, k) != getattr(target, k)
+            ]
+            if type(network) is not type(target) or getattr(network, "merge_masks", None) != getattr(
+                target, "merge_masks", None
+            ):
+                mismatch.insert(
+                    0,
+                    f"a {network.__class__.__name__}{_merged(network)} (model: "
+                    f"{target.__class__.__name__}{_merged(target)}; see netG/netD)",
+                )
+            if mismatch:
+                raise ValueError(f"{self.network(name)}: {', '.join(mismatch)}")
+            target.set_weights(network.get_weights())
+        return sorted(saved)
+
+    def has_state(self):
+        """Whether `state/` holds a finished epoch to resume from."""
+        return os.path.exists(self._state_epochs) and os.path.exists(self._state_weights)
+
+    def save_state(self, model, epochs_done):
+        """Write `model`'s full state (networks, spectral-norm vectors, image pools, optimizers) and
+        the number of finished epochs, each replaced atomically (weights first)."""
+        os.makedirs(self.state, exist_ok=True)
+        _replace_atomically(self._state_weights, model.save_weights, ".weights.h5")
+
+        def write(path):
+            with open(path, "w") as f:
+                json.dump({"epochs_done": int(epochs_done)}, f)
+
+        _replace_atomically(self._state_epochs, write)
+
+    def load_state_weights(self, model):
+        """Load `state/`'s weights into a built and compiled `model`."""
+        if not os.path.exists(self._state_weights):
+            raise FileNotFoundError(f"{self._state_weights} not found: the run holds no saved state")
+        model.load_weights(self._state_weights)
+
+    def restore_state(self, model):
+        """Load `state/` into a built and compiled `model`; returns the finished epochs."""
+        if not self.has_state():
+            raise FileNotFoundError(
+                f"no saved state in {self.state} (expected epoch.json and model.weights.h5, written "
+                "after each finished epoch)"
+            )
+        self.load_state_weights(model)
+        with open(self._state_epochs) as f:
+            return int(json.load(f)["epochs_done"])

@@ -164,8 +164,8 @@ def test_command_line_writes_a_run_directory(checkpoints, tmp_path):
 def test_converted_run_translates_and_continues_training(checkpoints, tmp_path, reference):
     """The converted run directory is what `InstaGAN.from_run`, translate and train.py
     --continue_train take."""
-    from keras_instagan import InstaGAN
-    from keras_instagan.cli import train
+    from keras_instagan import InstaGAN, training
+    from keras_instagan.run import RunDirectory
 
     out = tmp_path / "run"
     assert convert.convert(checkpoints, 200, out) == ["D_A", "G_A"]
@@ -178,12 +178,13 @@ def test_converted_run_translates_and_continues_training(checkpoints, tmp_path, 
     assert max_diff(fake_image, reference["generator_output"][..., :3]) < 1e-4
     assert max_diff(fake_masks, reference["generator_output"][..., 3:]) < 1e-4
 
-    config = {**vars(train.parse_args(["--ngf", "4", "--ndf", "4", "--n_blocks", "2"])), "versions": {}}
-    assert train.check_continued_config(str(out), config)["epoch"] == "200"
+    config = {**vars(training.options(ngf=4, ndf=4, n_blocks=2)), "versions": {}}
+    run = RunDirectory(out)
+    assert training.check_continued_config(run, config)["epoch"] == "200"
     fresh = InstaGAN(ngf=4, ndf=4, n_blocks=2, pool_size=0)
-    assert train.resume(fresh, str(out)) == 0
+    assert training.resume(fresh, run) == 0
     assert max_diff(fresh.G_A.weights[0], model.G_A.weights[0]) == 0
-    with pytest.raises(SystemExit, match="--ngf: saved 4, now 16"):
-        train.check_continued_config(str(out), {**config, "ngf": 16})
+    with pytest.raises(training.TrainingError, match="--ngf: saved 4, now 16"):
+        training.check_continued_config(run, {**config, "ngf": 16})
     with pytest.raises(FileNotFoundError, match="not a run directory"):
         InstaGAN.from_run(checkpoints)

@@ -223,8 +223,8 @@ def test_evaluate_py_leaves_out_judges_that_cannot_tell_the_domains_apart(runs, 
 
 
 def test_corrupt_networks_and_configs_are_named(tmp_path):
-    from keras_instagan.cli import train
-    from keras_instagan.run import read_config
+    from keras_instagan import training
+    from keras_instagan.run import RunDirectory
 
     folder = tmp_path / "run"
     write_run(str(folder))
@@ -235,10 +235,10 @@ def test_corrupt_networks_and_configs_are_named(tmp_path):
         evaluate.main(["--run", str(folder), "--count", "4", "--classifier_count", "8"])
     (folder / "config.json").write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"config.json: expected a JSON object of options, got a list"):
-        read_config(str(folder))
+        RunDirectory(folder).read_config()
     (folder / "config.json").write_bytes(b"\x00garbage{")
-    with pytest.raises(SystemExit, match=r"--continue_train: .*config.json: not valid JSON"):
-        train.check_continued_config(str(folder), {})
+    with pytest.raises(training.TrainingError, match=r"--continue_train: .*config.json: not valid JSON"):
+        training.check_continued_config(RunDirectory(folder), {})
 
 
 def test_a_run_holding_other_networks_than_its_config_says_is_refused(tmp_path):
@@ -248,16 +248,6 @@ def test_a_run_holding_other_networks_than_its_config_says_is_refused(tmp_path):
         ValueError, match=r"G_A.keras: a SetGenerator \(model: ResnetGenerator; see netG/netD\)"
     ):
         InstaGAN.from_run(str(folder))
-
-
-def test_train_py_takes_the_baseline_networks():
-    from keras_instagan.cli import train
-
-    args = train.parse_args(["--netG", "resnet_seg", "--netD", "basic", "--lambda_ctx", "0"])
-    assert (args.netG, args.netD, args.lambda_ctx) == ("resnet_seg", "basic", 0.0)
-    assert {"netG", "netD"} <= set(train.ARCHITECTURE)  # a continued run must keep its networks
-    with pytest.raises(SystemExit):
-        train.parse_args(["--netG", "unet_256"])
 
 
 def write_synthetic_layout(root, phase, count, seed):

@@ -267,3 +267,16 @@ def test_features_of_a_fixed_size_extractor():
     expected = keras.ops.convert_to_numpy(extractor(resized)).mean(axis=(1, 2))
     assert got.shape == (3, 5)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_background_error():
+    image = np.zeros((1, 2, 2, 3), "float32")
+    translated = np.full((1, 2, 2, 3), 0.2, "float32")
+    translated[0, 0, 0] = 1.0  # changed, but inside a mask
+    masks = -np.ones((1, 2, 2, 1), "float32")
+    masks[0, 0, 0, 0] = 1.0
+    np.testing.assert_allclose(
+        metrics.background_error(image, translated, masks, -np.ones_like(masks)), [0.2 * 127.5]
+    )
+    everything = np.ones_like(masks)
+    assert np.isnan(metrics.background_error(image, translated, everything, everything)[0])

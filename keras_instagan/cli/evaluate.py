@@ -17,13 +17,14 @@ compare runs with each other, not with published FIDs).
 """
 
 import argparse
-import csv
 import json
 import os
 import shlex
 import sys
 
 import numpy as np
+
+from keras_instagan.run import RunDirectory
 
 JUDGE_NAMES = {
     "plain": "domain classifier",
@@ -105,12 +106,10 @@ def run_info(run_dir, config):
     if info["netG"] != "set":
         info["ins_per"] = "all"
     epochs, seconds = 0, 0.0
-    log = os.path.join(run_dir, "log.csv")
-    if os.path.exists(log):
-        with open(log, newline="") as f:
-            for row in csv.DictReader(f):
-                epochs += 1
-                seconds += float(row.get("seconds") or 0)
+    run = RunDirectory(run_dir)
+    for row in run.read_log() if os.path.exists(run.log) else []:
+        epochs += 1
+        seconds += float(row.get("seconds") or 0)
     info["epochs"], info["train_min"] = epochs, round(seconds / 60, 1)
     return info
 
@@ -222,11 +221,10 @@ def write_grids(out, data, models, labels, count, painted):
 def main(argv=None):
     args = parse_args(argv)
     from keras_instagan import InstaGAN, evaluation
-    from keras_instagan.run import read_config, trained_directions
 
     labels = args.label or [os.path.basename(os.path.normpath(r)) for r in args.run]
     try:
-        configs = [read_config(run) for run in args.run]
+        configs = [RunDirectory(run).read_config() for run in args.run]
         if args.ins_max is None:
             args.ins_max = configs[0].get("ins_max", 4)
         size = tuple(args.size or (configs[0].get("fineSizeH", 64), configs[0].get("fineSizeW", 64)))
@@ -250,7 +248,7 @@ def main(argv=None):
             results.setdefault(name, {"info": {}})[direction] = row
     for run, label, config in zip(args.run, labels, configs):
         print(f"evaluate.py: {label} ({run})", flush=True)
-        directions = trained_directions(run)
+        directions = RunDirectory(run).trained_directions()
         for direction in sorted(set(evaluation.SIDES) - set(directions)):
             print(
                 f"evaluate.py: {label}: no G_{direction[0]}.keras and no state/ in {run}: no {direction} row",

@@ -11,10 +11,11 @@ matplotlib (the `dev` and `notebooks` extras).
 """
 
 import argparse
-import csv
 import math
 import os
 import sys
+
+from keras_instagan.run import RunDirectory
 
 SCORES = (
     ("shape_instances", "shape score (instances) ↑"),
@@ -30,20 +31,16 @@ DIRECTIONS = (("AtoB", "A→B"), ("BtoA", "B→A"))
 
 def read_curves(run_dir):
     """`{column: [(minutes, value), ...]}` for every scored epoch of `<run_dir>/log.csv`."""
-    path = os.path.join(run_dir, "log.csv")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path} not found: not a train.py run directory")
     curves, minutes = {}, 0.0
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            minutes += float(row.get("seconds") or 0) / 60
-            for column, text in row.items():
-                try:
-                    value = float(text)
-                except (TypeError, ValueError):
-                    continue
-                if not math.isnan(value):
-                    curves.setdefault(column, []).append((minutes, value))
+    for row in RunDirectory(run_dir).read_log():
+        minutes += float(row.get("seconds") or 0) / 60
+        for column, text in row.items():
+            try:
+                value = float(text)
+            except (TypeError, ValueError):
+                continue
+            if not math.isnan(value):
+                curves.setdefault(column, []).append((minutes, value))
     return curves
 
 

@@ -1,4 +1,5 @@
-"""Multi-worker training: TF_CONFIG handling, 2 workers on 127.0.0.1 against one process, and a killed
+"""Several replicas and machines (`keras_instagan.distributed`, `--strategy`): MirroredStrategy
+against one replica, TF_CONFIG handling, 2 workers on 127.0.0.1 against one process, and a killed
 worker resumed from the `BackupAndRestore` backup."""
 
 import json
@@ -44,7 +45,8 @@ def test_tf_config_and_cluster_task():
         0,
     )
     assert distributed.is_chief({"TF_CONFIG": with_chief.replace('"type": "worker"', '"type": "chief"')})
-    assert distributed.backup_dir("run", {"TF_CONFIG": config}) == os.path.join("run", "backup", "worker_1")
+    backup = os.path.join("run", "backup")
+    assert distributed.backup_dir(backup, {"TF_CONFIG": config}) == os.path.join(backup, "worker_1")
     addresses = distributed.local_workers(2)
     assert len(set(addresses)) == 2 and all(a.startswith("127.0.0.1:") for a in addresses)
 
@@ -63,13 +65,13 @@ def test_tf_config_and_cluster_task():
 
 
 def test_train_py_multiworker_options(capsys):
-    from keras_instagan.cli import train
+    from keras_instagan import training
 
     with pytest.raises(SystemExit):
-        train.parse_args(["--workers", "h:1,h:2", "--worker_index", "0"])
+        training.parse_args(["--workers", "h:1,h:2", "--worker_index", "0"])
     assert "--workers needs --strategy multiworker" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        train.parse_args(["--strategy", "multiworker", "--workers", "h:1,h:2"])
+        training.parse_args(["--strategy", "multiworker", "--workers", "h:1,h:2"])
     assert "needs --worker_index" in capsys.readouterr().err
 
 
@@ -231,7 +233,8 @@ def test_killed_worker_resumes_from_backup(tmp_path):
     assert "resuming from the last backup" in log
     assert "Epoch 1/2" not in log and "Epoch 2/2" in log
 
-    from keras_instagan import InstaGAN, callbacks
+    from keras_instagan import InstaGAN
+    from keras_instagan.run import RunDirectory
 
     model = InstaGAN.from_run(run_dir)
     model.compile()
@@ -241,7 +244,54 @@ def test_killed_worker_resumes_from_backup(tmp_path):
 
     element = unpaired_dataset(*shapes.load(2, 32, 4), batch_size=2, crop=(32, 32)).element_spec
     model.build(tf.nest.map_structure(lambda s: tuple(s.shape), element))
-    assert callbacks.RunState.restore(model, run_dir) == 2
+    assert RunDirectory(run_dir).restore_state(model) == 2
     steps_per_epoch = 32 // 2
     assert int(model.g_optimizer.iterations) == 2 * steps_per_epoch * model.steps
     assert [row.split(",")[0] for row in (run_dir / "log.csv").read_text().splitlines()[1:]] == ["1", "2"]
+
+
+MIRRORED = textwrap.dedent("""
+    import os, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, numpy as np
+    from keras_instagan import InstaGAN
+    from keras_instagan.data import shapes, unpaired_dataset
+
+    a, b = shapes.load(count=2, size=32, max_instances=4, seed=3)
+    dataset = unpaired_dataset(a, b, batch_size=2, shuffle=False)
+    shape = tf.nest.map_structure(lambda s: tuple(s.shape), dataset.element_spec)
+
+    def trained(strategy):
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            model = InstaGAN(ngf=4, ndf=4, n_blocks=1, pool_size=0)
+            model.compile(g_optimizer=keras.optimizers.SGD(0.01), d_optimizer=keras.optimizers.SGD(0.01))
+            model.build(shape)
+        initial = [w.numpy() for w in model.trainable_weights]
+        model.fit(dataset, epochs=1, verbose=0)
+        steps = int(model.g_optimizer.iterations.numpy())
+        return [w.numpy() for w in model.trainable_weights], initial, steps
+
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert mirrored.num_replicas_in_sync == 2
+    (two, start, steps_two), (one, _, steps_one) = trained(mirrored), trained(tf.distribute.get_strategy())
+    diff = max(float(np.abs(x - y).max()) for x, y in zip(two, one))
+    moved = max(float(np.abs(x - y).max()) for x, y in zip(one, start))
+    print("MAXDIFF", diff, moved, steps_two, steps_one)
+""")
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_equals_one_replica():
+    """One fit step on a global batch of 2 split over 2 logical CPUs = the same batch on one device."""
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED], capture_output=True, text=True, timeout=900, cwd=ROOT
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith("MAXDIFF")]
+    assert result.returncode == 0 and lines, result.stderr[-3000:]
+    _, diff, moved, iterations_two, iterations_one = lines[0].split()
+    assert float(diff) <= 1e-4 and float(moved) > 1e-2
+    assert int(iterations_two) == int(iterations_one) == 2
