@@ -68,3 +68,38 @@ def context_loss(image, translated_image, real_masks, translated_masks):
     """
     weight = union_background(real_masks, translated_masks)
     return per_sample_mean(weight * ops.abs(image - translated_image))
+
+
+def paint_loss(translated_image, real_masks, translated_masks, eps=1e-6):
+    """Picture-follows-masks loss (this library's addition, off by default): the translated image
+    paints each translated mask with its object's colour and leaves the rest as background.
+
+    `real_masks` and `translated_masks` are `(B, H, W, N)` with the same slots (instance k before and
+    after translation); `translated_image` is `(B, H, W, 3)`. With soft masks `u_k = (real_k + 1)/2`,
+    `v_k = (translated_k + 1)/2`, `U`, `V` their clipped unions, all detached:
+    - where a translated mask reaches outside every real mask (`v_k·(1 − U)`, new object area), the
+      image is pulled towards instance k's colour, the mean of the translated image where the real
+      and translated masks of k overlap;
+    - where a real mask is left by every translated mask (`U·(1 − V)`, old object area), towards the
+      background colour, the mean of the translated image outside both unions.
+    The colours are detached, so the term moves only those pixels. One value per sample, a plain
+    mean over `H·W·3` like `context_loss`. Only the image is trained by it (the masks are detached).
+    """
+    real = ops.stop_gradient((real_masks + 1.0) / 2.0)
+    made = ops.stop_gradient((translated_masks + 1.0) / 2.0)
+    real_union = ops.clip(ops.sum(real, axis=-1, keepdims=True), 0.0, 1.0)
+    made_union = ops.clip(ops.sum(made, axis=-1, keepdims=True), 0.0, 1.0)
+    image = ops.expand_dims(translated_image, -1)  # (B, H, W, 3, 1) against slots (B, H, W, 1, N)
+    overlap = ops.expand_dims(real * made, 3)
+    overlap_mass = ops.sum(overlap, axis=(1, 2), keepdims=True)
+    colours = ops.stop_gradient(ops.sum(image * overlap, axis=(1, 2), keepdims=True) / (overlap_mass + eps))
+    present = ops.cast(overlap_mass >= 1.0, image.dtype)  # an instance with no overlap has no colour
+    new_area = ops.expand_dims(made * (1.0 - real_union), 3) * present
+    paint = ops.sum(new_area * ops.abs(image - colours), axis=-1)
+    context = (1.0 - real_union) * (1.0 - made_union)
+    background = ops.stop_gradient(
+        ops.sum(translated_image * context, axis=(1, 2), keepdims=True)
+        / (ops.sum(context, axis=(1, 2), keepdims=True) + eps)
+    )
+    erase = real_union * (1.0 - made_union) * ops.abs(translated_image - background)
+    return per_sample_mean(paint + erase)

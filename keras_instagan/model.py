@@ -50,11 +50,13 @@ LOSS_SOURCES = {
     "G_A": "A",
     "cyc_A": "A",
     "ctx_A": "A",
+    "paint_A": "A",
     "D_A": "A",
     "idt_B": "A",
     "G_B": "B",
     "cyc_B": "B",
     "ctx_B": "B",
+    "paint_B": "B",
     "D_B": "B",
     "idt_A": "B",
 }
@@ -151,13 +153,15 @@ class InstaGAN(backend_trainer(), keras.Model):
         lambda_B=10.0,
         lambda_idt=1.0,
         lambda_ctx=1.0,
+        lambda_paint=0.0,
         jit_compile=False,
         **kwargs,
     ):
         """Optimizers and loss weights. Defaults: Adam(2e-4, β1 0.5) and the official λ's.
 
         Effective weights, as in the official code: cycle λ_A (λ_B), identity λ_A·λ_idt, context
-        λ_A·λ_ctx; with the defaults every term but the GAN term weighs 10.
+        λ_A·λ_ctx; with the defaults every term but the GAN term weighs 10. `lambda_paint` (this
+        library's addition, 0 = off as in the paper) weighs `losses.paint_loss` by λ_A·λ_paint.
 
         `jit_compile=True` compiles with XLA the generator update of each sequential step (every
         network call in it, forward and backward, as one program), the gradient of each
@@ -184,6 +188,7 @@ class InstaGAN(backend_trainer(), keras.Model):
             "B": float(lambda_B),
             "idt": float(lambda_idt),
             "ctx": float(lambda_ctx),
+            "paint": float(lambda_paint),
         }
         self.g_optimizer.build(self.G_A.trainable_variables + self.G_B.trainable_variables)
         self.d_optimizer_A.build(self.D_A.trainable_variables)
@@ -216,7 +221,14 @@ class InstaGAN(backend_trainer(), keras.Model):
             * self.lambdas["ctx"]
             * _active_mean(losses.context_loss(x, fake[0], masks, fake[1]), active, count)
         )
-        return gan, cyc, idt, ctx
+        if not self.lambdas["paint"] or self.netG != "set":
+            return gan, cyc, idt, ctx, None
+        paint = (
+            lam
+            * self.lambdas["paint"]
+            * _active_mean(losses.paint_loss(fake[0], masks, fake[1]), active, count)
+        )
+        return gan, cyc, idt, ctx, paint
 
     def train_step(self, data):
         """One training iteration: `steps` sequential steps, each starting from the detached output
@@ -357,10 +369,10 @@ class InstaGAN(backend_trainer(), keras.Model):
             masks_a = ops.where(in_chunk, ops.tile(fake_a[1], (1, 1, 1, self.steps)), fake_masks_a)
             verdict_b = D_A([fake_b[0], masks_b])
             verdict_a = D_B([fake_a[0], masks_a])
-            g_a, cyc_a, idt_b, ctx_a = self._generator_losses(
+            g_a, cyc_a, idt_b, ctx_a, paint_a = self._generator_losses(
                 image_a, chunk_a, fake_b, rec_a, same_a, verdict_b, active_a, count_a, "A"
             )
-            g_b, cyc_b, idt_a, ctx_b = self._generator_losses(
+            g_b, cyc_b, idt_a, ctx_b, paint_b = self._generator_losses(
                 image_b, chunk_b, fake_a, rec_b, same_b, verdict_a, active_b, count_b, "B"
             )
             terms = {
@@ -374,6 +386,11 @@ class InstaGAN(backend_trainer(), keras.Model):
                 "ctx_B": ctx_b,
             }
             total = g_a + cyc_a + idt_b + ctx_a + g_b + cyc_b + idt_a + ctx_b
+            if paint_a is not None:  # off: the sum stays the official one, bit for bit
+                terms.update(paint_A=paint_a, paint_B=paint_b)
+                total = total + paint_a + paint_b
+            else:
+                terms.update(paint_A=ops.zeros_like(ctx_a), paint_B=ops.zeros_like(ctx_b))
             return total, (terms, tuple(fake_b), tuple(fake_a), masks_b, masks_a)
 
         g_vars = self.G_A.trainable_variables + self.G_B.trainable_variables

@@ -93,6 +93,7 @@ AT_LEAST = {
     "lambda_B": 0.0,
     "lambda_idt": 0.0,
     "lambda_ctx": 0.0,
+    "lambda_paint": 0.0,
     "beta1": 0.0,
 }
 
@@ -160,6 +161,13 @@ def parser(description=__doc__):
     p.add_argument("--lambda_B", type=float, default=10.0, help="cycle weight B→A→B")
     p.add_argument("--lambda_idt", type=float, default=1.0, help="identity weight, times lambda_A/B")
     p.add_argument("--lambda_ctx", type=float, default=1.0, help="context weight, times lambda_A/B")
+    p.add_argument(
+        "--lambda_paint",
+        type=float,
+        default=0.0,
+        help="weight of the picture-follows-masks term (losses.paint_loss), times lambda_A/B; "
+        "this library's addition, 0 (off) as in the paper; InstaGAN's set generator only",
+    )
     p.add_argument(
         "--lr",
         type=float,
@@ -542,6 +550,7 @@ def train(args, started=None):
             lambda_B=args.lambda_B,
             lambda_idt=args.lambda_idt,
             lambda_ctx=args.lambda_ctx,
+            lambda_paint=args.lambda_paint,
         )
         model.build(tf.nest.map_structure(lambda spec: tuple(spec.shape), dataset.element_spec))
     if args.jit_compile and args.strategy != "default":
@@ -552,7 +561,9 @@ def train(args, started=None):
         )
     if args.netG != "set":
         print(
-            f"training: --netG {args.netG} translates all masks in one step (--ins_per ignored)", flush=True
+            f"training: --netG {args.netG} translates all masks in one step (--ins_per ignored"
+            + (", --lambda_paint ignored)" if args.lambda_paint else ")"),
+            flush=True,
         )
     initial_epoch = resume(model, run) if args.continue_train else 0
     epochs = args.niter + args.niter_decay

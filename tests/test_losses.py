@@ -64,3 +64,39 @@ def test_context_weight_is_not_detached():
         loss = losses.context_loss(image, translated, real, fake)
     # loss = (1 - (fake + 1) / 2) · 1 → d/dfake = −0.5
     np.testing.assert_allclose(tape.gradient(loss, fake).numpy().ravel(), [-0.5])
+
+
+def test_paint_loss_is_zero_when_the_picture_follows_the_masks():
+    """An object moved 2 pixels right by its translated mask: painting the new area in the object's
+    colour and the left-behind area in the background's costs nothing; keeping the old picture costs
+    the two areas' colour difference, and only the image gets a gradient."""
+    object_colour, background = np.array([0.8, -0.2, 0.1]), np.array([-0.5, 0.3, 0.0])
+    real = -np.ones((1, 8, 8, 1), "float32")
+    real[0, 2:6, 1:5] = 1.0
+    made = -np.ones((1, 8, 8, 1), "float32")
+    made[0, 2:6, 3:7] = 1.0
+
+    def picture(mask):
+        inside = (mask[..., :1] > 0).astype("float32")
+        return (inside * object_colour + (1 - inside) * background).astype("float32")
+
+    follows = losses.paint_loss(picture(made), real, made)
+    np.testing.assert_allclose(numpy(follows), [0.0], atol=1e-6)
+    kept = losses.paint_loss(picture(real), real, made)
+    moved = 8 + 8  # 4×2 pixels newly covered, 4×2 pixels left behind
+    expected = moved * np.abs(object_colour - background).sum() / (8 * 8 * 3)
+    np.testing.assert_allclose(numpy(kept), [expected], rtol=1e-5)
+    # an empty slot (no overlap, no colour) adds nothing
+    empty = -np.ones_like(real)
+    both = losses.paint_loss(
+        picture(real), np.concatenate([real, empty], -1), np.concatenate([made, empty], -1)
+    )
+    np.testing.assert_allclose(numpy(both), [expected], rtol=1e-5)
+
+    import tensorflow as tf
+
+    image, masks = tf.Variable(picture(real)), tf.Variable(made)
+    with tf.GradientTape() as tape:
+        value = losses.paint_loss(image, real, masks)
+    image_gradient, mask_gradient = tape.gradient(value, [image, masks])
+    assert np.abs(image_gradient.numpy()).sum() > 0 and mask_gradient is None

@@ -127,6 +127,25 @@ def test_fit_runs_graph_mode_and_reports_every_loss(rng):
     assert names <= set(history.history)
     assert all(np.isfinite(history.history[n][0]) for n in names)
     assert int(model.g_optimizer.iterations) == model.steps
+    assert history.history["paint_A"] == [0.0] and history.history["paint_B"] == [0.0]  # off by default
+
+
+def test_paint_term_is_logged_and_trains_the_generators_when_on(rng):
+    data = batch(rng, size=2)
+    trained = {}
+    for weight in (0.0, 1.0):
+        model = tiny()
+        model.compile(
+            lambda_paint=weight,
+            g_optimizer=keras.optimizers.SGD(0.1),
+            d_optimizer=keras.optimizers.SGD(0.1),
+            run_eagerly=True,
+        )
+        logs = model.train_step(data)
+        trained[weight] = model, float(numpy(logs["paint_A"])), float(numpy(logs["paint_B"]))
+    (off, off_a, off_b), (on, on_a, on_b) = trained[0.0], trained[1.0]
+    assert off_a == off_b == 0.0 and on_a > 0 and on_b > 0
+    assert max(max_diff(a, b) for a, b in zip(on.G_A.weights, off.G_A.weights)) > 1e-6
 
 
 def test_xla_step_equals_eager_step(rng):
