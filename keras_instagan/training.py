@@ -71,7 +71,7 @@ ARCHITECTURE = (
 )
 
 
-# Options that must be at least (ge) or above (gt) a bound; checked before anything is written.
+# Lower bounds of options (each must be at least its bound); checked before anything is written.
 AT_LEAST = {
     "ngf": 1,
     "ndf": 1,

@@ -259,12 +259,12 @@ def test_cyclegan_losses_leave_the_passed_through_masks_out(rng):
     verdict = tf.zeros((2, 2, 2, 1))
     shifted = (x + 0.1, masks)  # image off by 0.1 everywhere, masks exact
     active = tf.ones((2,))
-    _, cyc, idt, ctx = model._generator_losses(
+    _, cyc, idt, ctx, paint = model._generator_losses(
         x, masks, (x, masks), shifted, shifted, verdict, active, 2.0, "A"
     )
     # mean |Δ| over the image alone is 0.1 (over image + 4 masks it would be 0.1·3/7)
     assert float(cyc) == pytest.approx(10 * 0.1, rel=1e-5)
     assert float(idt) == pytest.approx(10 * 0.1, rel=1e-5)
-    assert float(ctx) == 0.0
+    assert float(ctx) == 0.0 and paint is None  # off by default
     with pytest.raises(ValueError, match="netG must be one of"):
         InstaGAN(ngf=4, ndf=4, n_blocks=1, netG="unet")
