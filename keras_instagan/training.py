@@ -19,6 +19,7 @@ shows learning on 2 CPU cores in about 8 minutes.
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections import namedtuple
@@ -461,8 +462,6 @@ def make_strategy(args):
 def data_file_error(error, run):
     """The `DataFileError` inside a TensorFlow error from the input pipeline (a data file's
     `ValueError` raised by the loader), or None for any other error."""
-    import re
-
     found = re.search(r"ValueError: ([^\n]+)", str(error))
     if found is None:
         return None

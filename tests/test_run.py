@@ -84,3 +84,10 @@ def test_saved_networks_load_into_a_model_and_name_a_mismatch(tmp_path):
         run.load_generator("BtoA")
     with pytest.raises(ValueError, match=r"G_A.keras: ngf 4 \(model: 8\)"):
         run.load_networks(InstaGAN(ngf=8, ndf=4, n_blocks=1))
+
+
+def test_from_run_refuses_a_run_with_nothing_to_load(tmp_path):
+    run = RunDirectory(tmp_path / "run")
+    run.write_config({"ngf": 4, "ndf": 4, "n_blocks": 1})
+    with pytest.raises(FileNotFoundError, match=r"holds neither G_A.keras … D_B.keras nor state/: nothing"):
+        InstaGAN.from_run(run.path)
