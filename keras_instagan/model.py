@@ -233,6 +233,8 @@ class InstaGAN(backend_trainer(), keras.Model):
     def train_step(self, data):
         """One training iteration: `steps` sequential steps, each starting from the detached output
         of the one before."""
+        if len(data) != 2:  # arrays given to `fit(x=...)`, `train_on_batch(x)`: `(x,)`, `(x, None, None)`
+            data = data[0]
         (image_a, masks_a), (image_b, masks_b) = data
         if self.merge_masks:
             masks_a, masks_b = merged_mask(masks_a), merged_mask(masks_b)

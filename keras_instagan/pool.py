@@ -15,6 +15,12 @@ from keras import ops
 from keras_instagan.layers import PACKAGE
 
 
+def _first(index):
+    """Start indices `(index, 0, 0, 0)` of one integer type (JAX requires it)."""
+    zero = ops.zeros_like(index)
+    return index, zero, zero, zero
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class FakePool(keras.layers.Layer):
     """A pool of up to `pool_size` past fakes `(H, W, C)`; `pool_size = 0` returns the input as is.
@@ -56,24 +62,27 @@ class FakePool(keras.layers.Layer):
             return fakes
         draws = keras.random.uniform((ops.shape(fakes)[0], 2), seed=self.seed_generator)
 
-        def query(i, out):
-            fake, stored = fakes[i], ops.convert_to_tensor(self.stored)
+        def query(i, carry):
+            out, buffer, stored = carry
+            fake = fakes[i]
             filling = stored < self.pool_size
             swap = ops.logical_and(ops.logical_not(filling), draws[i, 0] > 0.5)
             slot = ops.where(
                 filling, stored, ops.cast(draws[i, 1] * self.pool_size, "int32") % self.pool_size
             )
             is_active = active[i] > 0
-            old = ops.take(ops.convert_to_tensor(self.buffer), slot, axis=0)
+            old = ops.take(buffer, slot, axis=0)
             write = ops.logical_and(is_active, ops.logical_or(filling, swap))
-            self.buffer.assign(
-                ops.slice_update(self.buffer, (slot, 0, 0, 0), ops.where(write, fake, old)[None])
-            )
-            self.stored.assign(stored + ops.cast(ops.logical_and(is_active, filling), "int32"))
+            buffer = ops.slice_update(buffer, _first(slot), ops.where(write, fake, old)[None])
+            stored = stored + ops.cast(ops.logical_and(is_active, filling), "int32")
             returned = ops.where(ops.logical_and(is_active, swap), old, fake)
-            return ops.slice_update(out, (i, 0, 0, 0), returned[None])
+            return ops.slice_update(out, _first(i), returned[None]), buffer, stored
 
-        return ops.fori_loop(0, ops.shape(fakes)[0], query, fakes)
+        carry = fakes, ops.convert_to_tensor(self.buffer), ops.convert_to_tensor(self.stored)
+        out, buffer, stored = ops.fori_loop(0, ops.shape(fakes)[0], query, carry)
+        self.buffer.assign(buffer)
+        self.stored.assign(stored)
+        return out
 
     def compute_output_shape(self, input_shape, active_shape=None):
         return input_shape

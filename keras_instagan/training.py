@@ -18,6 +18,8 @@ shows learning on 2 CPU cores in about 8 minutes.
 """
 
 import argparse
+import contextlib
+import importlib
 import os
 import re
 import sys
@@ -440,8 +442,27 @@ def resume(model, run):
     return 0
 
 
+class OneDevice:
+    """The strategy of a backend without `tf.distribute` (JAX, PyTorch): one device, no scope."""
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
 def make_strategy(args):
-    """The `tf.distribute` strategy of `--strategy`, and whether this process writes the run directory."""
+    """The `tf.distribute` strategy of `--strategy`, and whether this process writes the run directory
+    (`OneDevice` on the other backends, which train on one device so far)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        if args.strategy != "default":
+            raise TrainingError(
+                f"--strategy {args.strategy} needs the TensorFlow backend; KERAS_BACKEND is "
+                f"{keras.backend.backend()!r} (one device only there so far)"
+            )
+        return OneDevice(), True
     import tensorflow as tf
 
     if args.strategy != "multiworker":
@@ -457,6 +478,38 @@ def make_strategy(args):
         return strategy, distributed.is_chief()
     except ValueError as error:
         raise TrainingError(str(error)) from None
+
+
+def make_dataset(args, domain_a, domain_b):
+    """The training batches: a `tf.data.Dataset` on TensorFlow, an `UnpairedSequence` elsewhere."""
+    import keras
+
+    options = {
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "crop": (args.fineSizeH, args.fineSizeW),
+        "flip": not args.no_flip,
+    }
+    if keras.backend.backend() != "tensorflow":
+        from keras_instagan.data import UnpairedSequence
+
+        return UnpairedSequence(domain_a, domain_b, **options)
+    from keras_instagan.data import unpaired_dataset
+
+    cache = "" if args.cache and (args.dataroot or args.coco_annotations) else None
+    return unpaired_dataset(domain_a, domain_b, cache=cache, **options)
+
+
+def pipeline_errors():
+    """The errors a data file's `ValueError` reaches `fit` as: TensorFlow's `OpError` from the
+    `tf.data` pipeline (empty elsewhere, where the `ValueError` itself arrives)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return ()
+    import tensorflow as tf
+
+    return (tf.errors.OpError,)
 
 
 def data_file_error(error, run):
@@ -482,11 +535,9 @@ def train(args, started=None):
     started = time.perf_counter() if started is None else started
     strategy, chief = make_strategy(args)  # first: a multi-worker strategy must precede any TF op
     import keras
-    import tensorflow as tf
 
     import keras_instagan
     from keras_instagan import callbacks, distributed
-    from keras_instagan.data import unpaired_dataset
     from keras_instagan.model import InstaGAN
 
     run = RunDirectory(os.path.join(args.checkpoints_dir, args.name))
@@ -494,7 +545,7 @@ def train(args, started=None):
     config["versions"] = {
         "keras_instagan": keras_instagan.__version__,
         "keras": keras.__version__,
-        "tensorflow": tf.__version__,
+        keras.backend.backend(): importlib.import_module(keras.backend.backend()).__version__,
     }
     backup_dir = distributed.backup_dir(run.backup) if args.strategy == "multiworker" else None
     restarted = backup_dir is not None and distributed.has_backup(backup_dir)
@@ -511,15 +562,7 @@ def train(args, started=None):
 
     keras.utils.set_random_seed(args.seed)
     (domain_a, domain_b), samples, judge_data = load_data(args)  # bad data: raises before anything is written
-    dataset = unpaired_dataset(
-        domain_a,
-        domain_b,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        crop=(args.fineSizeH, args.fineSizeW),
-        flip=not args.no_flip,
-        cache="" if args.cache and (args.dataroot or args.coco_annotations) else None,
-    )
+    dataset = make_dataset(args, domain_a, domain_b)
     if found:
         run.delete(found)
         print(f"training: --overwrite: deleted {', '.join(found)} from {run.path}", flush=True)
@@ -551,7 +594,8 @@ def train(args, started=None):
             lambda_ctx=args.lambda_ctx,
             lambda_paint=args.lambda_paint,
         )
-        model.build(tf.nest.map_structure(lambda spec: tuple(spec.shape), dataset.element_spec))
+        crop = (None, args.fineSizeH, args.fineSizeW)
+        model.build(((crop + (3,), crop + (args.ins_max,)),) * 2)
     if args.jit_compile and args.strategy != "default":
         print(
             "training: --jit_compile is ignored under --strategy mirrored/multiworker (XLA cannot hold "
@@ -604,7 +648,7 @@ def train(args, started=None):
             callbacks=steps,
             verbose=1 if sys.stdout.isatty() else 2,
         )
-    except tf.errors.OpError as error:
+    except pipeline_errors() as error:
         data_error = data_file_error(error, run)
         if data_error is None:
             raise

@@ -4,12 +4,14 @@ As in the official loader, an epoch has max(|A|, |B|) elements: domain A in a sh
 B drawn independently of A. Batches are complete (`drop_remainder`), so every replica of a
 distribution strategy gets the same number of samples. A domain is either NumPy arrays in memory
 (the synthetic data) or an `InstanceDomain` read from files (`FolderDomain`, `CocoDomain`), decoded
-in parallel, optionally cached, and prefetched.
+in parallel, optionally cached, and prefetched. Without TensorFlow (the JAX and PyTorch backends),
+`keras_instagan.data.sampling.UnpairedSequence` draws the same way into NumPy batches.
 """
 
 import tensorflow as tf
 
 from keras_instagan.data.domain import InstanceDomain
+from keras_instagan.data.sampling import check_domains, domain_size, stored_size
 
 
 def crop_and_flip(image, masks, size, flip, seed=None):
@@ -26,14 +28,6 @@ def sort_by_area(masks):
     """`(H, W, N)` masks reordered largest first (stable), e.g. after a crop cut an instance away."""
     area = tf.reduce_sum(masks + 1.0, axis=(0, 1))
     return tf.gather(masks, tf.argsort(area, direction="DESCENDING", stable=True), axis=-1)
-
-
-def _size(domain):
-    return len(domain) if isinstance(domain, InstanceDomain) else len(domain[0])
-
-
-def _stored_size(domain):
-    return domain.output_size() if isinstance(domain, InstanceDomain) else tuple(domain[0].shape[1:3])
 
 
 def _read(domain):
@@ -59,7 +53,7 @@ def _samples(domain, seed, shuffle, augment, cache):
     else:
         dataset = tf.data.Dataset.from_tensor_slices(tuple(domain))
     if shuffle:
-        dataset = dataset.shuffle(_size(domain), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(domain_size(domain), seed=seed, reshuffle_each_iteration=True)
     if isinstance(domain, InstanceDomain) and cache is None:
         dataset = dataset.map(_read(domain), num_parallel_calls=parallel)
     if augment is not None:
@@ -86,22 +80,10 @@ def unpaired_dataset(
     After the crop, masks are re-sorted largest first (a crop can cut an instance away; its slot
     becomes empty and moves to the end).
     """
-    length = max(_size(domain_a), _size(domain_b))
-    if length < batch_size:
-        raise ValueError(
-            f"unpaired_dataset: batch_size={batch_size} is larger than the data set ({length} samples)."
-        )
-    for name, domain in (("domain_a", domain_a), ("domain_b", domain_b)):
-        if _size(domain) == 0:
-            raise ValueError(f"unpaired_dataset: {name} has no samples")
-        stored = _stored_size(domain)
-        if crop is not None and (crop[0] > stored[0] or crop[1] > stored[1]):
-            raise ValueError(
-                f"unpaired_dataset: crop {tuple(crop)} is larger than {name}'s samples {tuple(stored)} (H, W)"
-            )
+    length = check_domains("unpaired_dataset", domain_a, domain_b, batch_size, crop)
     augment = None
     if crop is not None or flip:
-        size = crop or _stored_size(domain_a)
+        size = crop or stored_size(domain_a)
 
         def augment(image, masks):
             image, masks = crop_and_flip(image, masks, size, flip)

@@ -1,0 +1,160 @@
+"""How `InstaGAN`'s training step runs on JAX: the whole iteration as one jitted, stateless program.
+
+Keras' JAX `fit` hands the step the model's variables as values (trainable, non-trainable, the
+unused `model.optimizer`'s and the metrics'); InstaGAN's own optimizers (`g_optimizer`,
+`d_optimizer_A`, `d_optimizer_B`) keep theirs in their variables, read before and written after
+each iteration. Inside, the step's GAN math (`keras_instagan.model`) runs unchanged in a
+`keras.StatelessScope` that maps every variable to its value: each network call, optimizer update,
+spectral-norm power iteration, image-pool write and metric update becomes a new value in the scope,
+and the iteration returns them all. With `run_eagerly=False` (the default) that function is one
+`jax.jit` program per iteration: every sequential step, both generator updates and the
+discriminator updates, compiled together by XLA.
+
+- `value_and_gradients` differentiates with `jax.value_and_grad` through a nested scope in which the
+  differentiated variables take the traced values; the updates the loss function makes to other
+  variables (spectral-norm vectors) pass back into the outer scope.
+- `run_if` computes its branch and keeps each variable's new value only where the condition holds
+  (`where`), so a skipped update leaves every variable exactly as it was.
+- One device only so far; `sum_over_replicas` is the identity.
+"""
+
+import jax
+import keras
+from keras import ops
+
+
+class JaxTrainer:
+    """Mixed into `InstaGAN` before `keras.Model` on the JAX backend."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.jit_networks = False
+        self._scope = None
+
+    def fit(self, x=None, *args, **kwargs):
+        """`keras.Model.fit`; a dataset with an `element_spec` (`tf.data`) first builds the model
+        (its image pools) from the element shape."""
+        spec = getattr(x, "element_spec", None)
+        if spec is not None and not self.built:
+            self.build(jax.tree_util.tree_map(lambda s: tuple(s.shape), spec))
+        return super().fit(x, *args, **kwargs)
+
+    def _own_optimizer_variables(self):
+        return [
+            v
+            for optimizer in (self.g_optimizer, self.d_optimizer_A, self.d_optimizer_B)
+            for v in optimizer.variables
+        ]
+
+    def _keras_state_variables(self):
+        """The variables behind the state Keras' JAX `fit` passes, in its order."""
+        return (
+            self.trainable_variables,
+            self.non_trainable_variables,
+            self.optimizer.variables,
+            self.metrics_variables,
+        )
+
+    def _stateless_iteration(self, state, own_values, data):
+        """`train_step(data)` as a function of the variables' values; returns the logs, the new
+        Keras state and the new values of InstaGAN's own optimizer variables."""
+        groups = self._keras_state_variables()
+        own = self._own_optimizer_variables()
+        mapping = [(v, value) for group, values in zip(groups, state) for v, value in zip(group, values)]
+        mapping += list(zip(own, own_values))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            self._scope = scope
+            try:
+                logs = self.train_step(data)
+            finally:
+                self._scope = None
+            new_state = tuple([scope.get_current_value(v) for v in group] for group in groups)
+            new_own = [scope.get_current_value(v) for v in own]
+        return logs, new_state, new_own
+
+    def make_train_function(self, force=False):
+        if self.train_function is not None and not force:
+            return
+        iteration = self._stateless_iteration
+        if not self.run_eagerly:
+            iteration = jax.jit(iteration, donate_argnums=(0, 1))
+
+        def train_function(state, iterator):
+            data = next(iterator)
+            own = self._own_optimizer_variables()
+            logs, state, own_values = iteration(state, [v.value for v in own], data)
+            for v, value in zip(own, own_values):
+                v.assign(value)
+            return logs, state
+
+        self.train_function = train_function
+
+    def _current_values(self, variables):
+        return [self._scope.get_current_value(v) for v in variables]
+
+    def _all_variables(self):
+        return [v for group in self._keras_state_variables() for v in group] + self._own_optimizer_variables()
+
+    def sum_over_replicas(self, x):
+        """One device: the identity."""
+        return x
+
+    def finish_logs(self, logs):
+        return logs
+
+    def network_call(self, network, training, input_gradients=True):
+        """A function `inputs → network(inputs, training=training)` for the updates to call."""
+
+        def call(inputs):
+            if not input_gradients:
+                inputs = [ops.stop_gradient(x) for x in inputs]
+            return network(inputs, training=training)
+
+        return call
+
+    def compiled_update(self, key, function):
+        """The whole iteration is one program already: `function` itself."""
+        return function
+
+    def value_and_gradients(self, loss_function, variables):
+        """`loss_function()` → `(loss, aux)`; returns `loss, aux` and the gradients of `loss` for
+        `variables`, with the updates the loss function makes to other variables kept."""
+        outer = self._scope
+        others = [v for v in self._all_variables() if not any(v is w for w in variables)]
+        other_values = self._current_values(others)
+
+        def loss_of(values):
+            mapping = list(zip(variables, values)) + list(zip(others, other_values))
+            with keras.StatelessScope(state_mapping=mapping) as inner:
+                self._scope = inner
+                try:
+                    loss, aux = loss_function()
+                finally:
+                    self._scope = outer
+                updates = [inner.get_current_value(v) for v in others]
+            return loss, (aux, updates)
+
+        (loss, (aux, updates)), grads = jax.value_and_grad(loss_of, has_aux=True)(
+            self._current_values(variables)
+        )
+        for v, before, after in zip(others, other_values, updates):
+            if after is not before:
+                outer.add_update((v, after))
+        return loss, aux, grads
+
+    def apply_gradients(self, optimizer, grads, variables):
+        """`optimizer.apply(grads, variables)`; the new values go into the step's scope."""
+        optimizer.apply(grads, variables)
+
+    def run_if(self, condition, fn):
+        """`fn()` if `condition`; returns its scalar (or 0.0). The branch is computed either way and
+        each variable it changes keeps its old value where `condition` is false."""
+        variables = self._all_variables()
+        before = self._current_values(variables)
+        value = fn()
+        for v, old in zip(variables, before):
+            new = self._scope.get_current_value(v)
+            if new is not old:
+                self._scope.add_update((v, ops.where(condition, new, old)))
+        value = ops.cast(0.0 if value is None else value, "float32")
+        return ops.where(condition, value, 0.0)
