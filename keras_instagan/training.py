@@ -537,7 +537,7 @@ def train(args, started=None):
     import keras
 
     import keras_instagan
-    from keras_instagan import callbacks, distributed
+    from keras_instagan import callbacks
     from keras_instagan.model import InstaGAN
 
     run = RunDirectory(os.path.join(args.checkpoints_dir, args.name))
@@ -547,8 +547,12 @@ def train(args, started=None):
         "keras": keras.__version__,
         keras.backend.backend(): importlib.import_module(keras.backend.backend()).__version__,
     }
-    backup_dir = distributed.backup_dir(run.backup) if args.strategy == "multiworker" else None
-    restarted = backup_dir is not None and distributed.has_backup(backup_dir)
+    backup_dir, restarted = None, False
+    if args.strategy == "multiworker":  # TensorFlow's (distributed.py imports it)
+        from keras_instagan import distributed
+
+        backup_dir = distributed.backup_dir(run.backup)
+        restarted = distributed.has_backup(backup_dir)
     if args.continue_train:
         saved = check_continued_config(run, config)
         if "converted_from" in saved:
