@@ -32,11 +32,15 @@ class JaxTrainer:
         self._scope = None
 
     def fit(self, x=None, *args, **kwargs):
-        """`keras.Model.fit`; a dataset with an `element_spec` (`tf.data`) first builds the model
-        (its image pools) from the element shape."""
-        spec = getattr(x, "element_spec", None)
-        if spec is not None and not self.built:
-            self.build(jax.tree_util.tree_map(lambda s: tuple(s.shape), spec))
+        """`keras.Model.fit`; an unbuilt model is first built (its image pools) from the element
+        shape of a `tf.data` dataset or the first batch of a `keras.utils.PyDataset`
+        (`UnpairedSequence`)."""
+        if not self.built:
+            spec = getattr(x, "element_spec", None)
+            if spec is not None:
+                self.build(jax.tree_util.tree_map(lambda s: tuple(s.shape), spec))
+            elif isinstance(x, keras.utils.PyDataset):
+                self.build(jax.tree_util.tree_map(lambda a: tuple(a.shape), x[0][0]))
         return super().fit(x, *args, **kwargs)
 
     def _own_optimizer_variables(self):
