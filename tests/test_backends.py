@@ -61,8 +61,10 @@ def test_jax_iteration_equals_tensorflow_iteration(tmp_path):
     In float32: Keras computes in float32 on JAX even under a float64 policy (its result type of
     a float64 op is float32 on every backend but TensorFlow). At float32 rounding one ReLU input near
     zero can fall on the other side and move a channel's gradient by percents, so each network's
-    whole update is compared (within 2 %) and the pooled fakes within 1e-3; a sample wrongly skipped
-    or counted changes an update by tens of percent."""
+    whole update is compared (within 2 %). The pooled fakes of step 1 (pool slots 0 and 1, made by the
+    initial weights) are compared within 1e-3, those of step 2 (made after an update that agrees within
+    2 %) within 1e-2; a sample wrongly skipped or counted changes an update by tens of percent, and a
+    wrong fake in the pool differs by tenths."""
     pytest.importorskip("jax")
     rng = np.random.default_rng(0)
     batch = {
@@ -87,7 +89,12 @@ def test_jax_iteration_equals_tensorflow_iteration(tmp_path):
             assert update_error(initial[name], expected, actual) < 0.02, (mode, name)
         for name, stored in (("pool_A", 4), ("pool_B", 3)):  # B's fakes: sample 2 skipped once
             assert int(getattr(other, name).stored) == int(getattr(reference, name).stored) == stored
-            assert max_diff(getattr(other, name).buffer, getattr(reference, name).buffer) < 1e-3
+            actual, expected = (
+                np.array(getattr(other, name).buffer),
+                np.array(getattr(reference, name).buffer),
+            )
+            assert max_diff(actual[:2], expected[:2]) < 1e-3, (mode, name, "step 1")
+            assert max_diff(actual[2:stored], expected[2:stored]) < 1e-2, (mode, name, "step 2")
 
 
 @pytest.mark.slow
