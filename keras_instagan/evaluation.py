@@ -23,6 +23,9 @@ from or with real images of the target domain:
 Two reference rows frame them: `input unchanged` (no translation: the floor; its shape scores are
 those of the source masks) and `real target` (the real target-domain images and masks: the
 classifiers' accuracy and the shape score's ceiling).
+
+`discriminator_verdicts` asks a run's own discriminators what they accept as real (`evaluate.py
+--discriminators`): whether they check that a picture agrees with its masks.
 """
 
 import os
@@ -272,6 +275,74 @@ def evaluate_model(model, data, judges, directions=("AtoB", "BtoA"), batch_size=
             data[source_side], translated, data[target_side], target_side, kind=kind_of(model)
         )
     return rows
+
+
+VERDICTS = (
+    ("real", "real, own masks"),
+    ("other_masks", "real, another image's masks"),
+    ("source_masks", "real, source-domain masks"),
+    ("source_picture", "source picture, translated masks"),
+    ("translation", "translation"),
+)
+
+
+def _mean_verdict(discriminator, images, masks, batch_size):
+    """The verdict averaged over patches and samples, in batches."""
+    total = 0.0
+    for i in range(0, len(images), batch_size):
+        verdict = keras.ops.convert_to_numpy(
+            discriminator([images[i : i + batch_size], masks[i : i + batch_size]])
+        )
+        total += float(np.sum(np.mean(verdict.reshape(len(verdict), -1), axis=1)))
+    return total / len(images)
+
+
+def discriminator_verdicts(model, data, batch_size=16):
+    """Mean LSGAN verdict (1 = real, 0 = fake) of each of `model`'s discriminators on five kinds of
+    (image, masks) pair; `{"D_A": {kind: verdict}, "D_B": {...}}` (D_A judges domain B, D_B domain A).
+
+    `data`: `{"A": (images, masks), "B": (images, masks)}`, images `(n, H, W, 3)` in [-1, 1], masks
+    `(n, H, W, ins_max)` in {−1, +1}. For D_A, with n = the smaller domain's count:
+    - `real`: real B images with their own masks;
+    - `other_masks`: real B images, each with the masks of the next B image (a picture whose objects
+      are elsewhere than its masks say);
+    - `source_masks`: real B images with A masks (masks of the wrong shape);
+    - `source_picture`: real A images with their masks translated A→B (the masks turned, the picture
+      not: what `lambda_mismatch` teaches the discriminators to call fake);
+    - `translation`: `model.translate` A→B, image and masks.
+
+    A discriminator that checks agreement scores `other_masks` and `source_picture` well below
+    `real`; one that scores them near `real` lets a generator turn the masks without the picture.
+    """
+    count = min(len(data["A"][0]), len(data["B"][0]))
+    verdicts = {}
+    for name, direction in (("D_A", "AtoB"), ("D_B", "BtoA")):
+        source, target = (data[side] for side in SIDES[direction])
+        images, masks = (x[:count] for x in target)
+        source_images, source_masks = (x[:count] for x in source)
+        translated = translate_all(model, source_images, source_masks, direction, batch_size)
+        pairs = {
+            "real": (images, masks),
+            "other_masks": (images, np.roll(masks, 1, axis=0)),
+            "source_masks": (images, source_masks),
+            "source_picture": (source_images, translated[1]),
+            "translation": translated,
+        }
+        judge = getattr(model, name)
+        verdicts[name] = {kind: _mean_verdict(judge, *pair, batch_size) for kind, pair in pairs.items()}
+    return verdicts
+
+
+def verdict_table(verdicts):
+    """A Markdown table of `{run: discriminator_verdicts(...)}`: one row per run and discriminator."""
+    header = ["run", "discriminator"] + [title for _, title in VERDICTS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, per_network in verdicts.items():
+        for network, judges in (("D_A", "B"), ("D_B", "A")):
+            cells = [name, f"{network} (judges {judges})"]
+            cells += [_cell(per_network[network][kind], 3) for kind, _ in VERDICTS]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _cell(value, digits):

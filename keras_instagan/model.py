@@ -154,6 +154,7 @@ class InstaGAN(backend_trainer(), keras.Model):
         lambda_idt=1.0,
         lambda_ctx=1.0,
         lambda_paint=0.0,
+        lambda_mismatch=0.0,
         jit_compile=False,
         **kwargs,
     ):
@@ -162,6 +163,9 @@ class InstaGAN(backend_trainer(), keras.Model):
         Effective weights, as in the official code: cycle λ_A (λ_B), identity λ_A·λ_idt, context
         λ_A·λ_ctx; with the defaults every term but the GAN term weighs 10. `lambda_paint` (this
         library's addition, 0 = off as in the paper) weighs `losses.paint_loss` by λ_A·λ_paint.
+        `lambda_mismatch` (this library's addition, 0 = off) weighs a third term of each
+        discriminator's loss: the real source image under the masks translated so far counts as fake
+        (`_discriminator_update`).
 
         `jit_compile=True` compiles with XLA the generator update of each sequential step (every
         network call in it, forward and backward, as one program), the gradient of each
@@ -189,6 +193,7 @@ class InstaGAN(backend_trainer(), keras.Model):
             "idt": float(lambda_idt),
             "ctx": float(lambda_ctx),
             "paint": float(lambda_paint),
+            "mismatch": float(lambda_mismatch),
         }
         self.g_optimizer.build(self.G_A.trainable_variables + self.G_B.trainable_variables)
         self.d_optimizer_A.build(self.D_A.trainable_variables)
@@ -288,6 +293,11 @@ class InstaGAN(backend_trainer(), keras.Model):
 
         fake_b_all = ops.concatenate([fake_b[0], fake_masks_b], axis=-1)
         fake_a_all = ops.concatenate([fake_a[0], fake_masks_a], axis=-1)
+        mismatch_b = mismatch_a = None
+        if self.lambdas["mismatch"]:
+            later = ops.arange(self.slots) // n > i  # the slots of the chunks still to translate
+            mismatch_b = ops.concatenate([image_a, ops.where(later, masks_a, fake_masks_b)], axis=-1)
+            mismatch_a = ops.concatenate([image_b, ops.where(later, masks_b, fake_masks_a)], axis=-1)
         d_a = self.run_if(
             count_a > 0,
             lambda: self._discriminator_update(
@@ -297,6 +307,7 @@ class InstaGAN(backend_trainer(), keras.Model):
                 self.pool_B(fake_b_all, active_a),
                 active_a,
                 count_a,
+                mismatch_b,
             ),
         )
         d_b = self.run_if(
@@ -308,6 +319,7 @@ class InstaGAN(backend_trainer(), keras.Model):
                 self.pool_A(fake_a_all, active_b),
                 active_b,
                 count_b,
+                mismatch_a,
             ),
         )
 
@@ -399,11 +411,19 @@ class InstaGAN(backend_trainer(), keras.Model):
         _, (terms, fake_b, fake_a, masks_b, masks_a), grads = self.value_and_gradients(loss, g_vars)
         return grads, terms, fake_b, fake_a, masks_b, masks_a
 
-    def _discriminator_update(self, discriminator, optimizer, real, fake, active, count):
+    def _discriminator_update(self, discriminator, optimizer, real, fake, active, count, mismatch=None):
         """LSGAN update of one discriminator: 0.5·[(D(real) − 1)² + D(fake)²] over active samples
-        (its gradient as one XLA program with `jit_compile=True`)."""
+        (its gradient as one XLA program with `jit_compile=True`).
 
-        def gradients(real, fake, active, count):
+        `real` is `(image, masks)` of the discriminator's domain, `fake` `(B, H, W, 3 + slots)` the
+        pooled translations. With `lambda_mismatch` λ > 0, `mismatch` `(B, H, W, 3 + slots)` is the
+        other domain's real image under its masks translated so far (the later chunks' masks as they
+        were): what a generator that turns the masks and leaves the picture would produce. It counts
+        as fake too, adding 0.5·λ·D(mismatch)², so that the discriminator checks that the picture
+        agrees with the masks (docs/quality.md)."""
+        weight = self.lambdas["mismatch"]
+
+        def gradients(real, fake, active, count, *mismatch):
             judge = self.network_call(discriminator, True, input_gradients=False)
 
             def loss():
@@ -413,13 +433,18 @@ class InstaGAN(backend_trainer(), keras.Model):
                     _active_mean(losses.lsgan_loss(verdict_real, 1.0), active, count)
                     + _active_mean(losses.lsgan_loss(verdict_fake, 0.0), active, count)
                 )
+                for pair in mismatch:
+                    verdict = judge([pair[..., :3], pair[..., 3:]])
+                    value = value + 0.5 * weight * _active_mean(
+                        losses.lsgan_loss(verdict, 0.0), active, count
+                    )
                 return value, ()
 
             value, _, grads = self.value_and_gradients(loss, discriminator.trainable_variables)
             return value, grads
 
         compiled = self.compiled_update(("discriminator_update", discriminator.name), gradients)
-        value, grads = compiled(list(real), fake, active, count)
+        value, grads = compiled(list(real), fake, active, count, *([] if mismatch is None else [mismatch]))
         self.apply_gradients(optimizer, grads, discriminator.trainable_variables)
         return value
 

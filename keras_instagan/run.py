@@ -205,6 +205,14 @@ class RunDirectory:
             if os.path.exists(self.network(name))
         ]
 
+    def holds_discriminators(self):
+        """Whether `InstaGAN.from_run` loads trained discriminators: D_A.keras and D_B.keras, or, for
+        a run with no `.keras` network at all, `state/`."""
+        saved = {name for name in NETWORKS if os.path.exists(self.network(name))}
+        if saved:
+            return {"D_A", "D_B"} <= saved
+        return os.path.exists(self._state_weights)
+
     def load_networks(self, model, saved=None):
         """Copy the run's `.keras` networks into `model` (an `InstaGAN`); returns their names.
 

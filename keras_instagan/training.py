@@ -97,6 +97,7 @@ AT_LEAST = {
     "lambda_idt": 0.0,
     "lambda_ctx": 0.0,
     "lambda_paint": 0.0,
+    "lambda_mismatch": 0.0,
     "beta1": 0.0,
 }
 
@@ -170,6 +171,13 @@ def parser(description=__doc__):
         default=0.0,
         help="weight of the picture-follows-masks term (losses.paint_loss), times lambda_A/B; "
         "this library's addition, 0 (off) as in the paper; InstaGAN's set generator only",
+    )
+    p.add_argument(
+        "--lambda_mismatch",
+        type=float,
+        default=0.0,
+        help="weight of the discriminators' third term: the real source image under its translated "
+        "masks counts as fake; this library's addition, 0 (off) as in the paper",
     )
     p.add_argument(
         "--lr",
@@ -597,6 +605,7 @@ def train(args, started=None):
             lambda_idt=args.lambda_idt,
             lambda_ctx=args.lambda_ctx,
             lambda_paint=args.lambda_paint,
+            lambda_mismatch=args.lambda_mismatch,
         )
         crop = (None, args.fineSizeH, args.fineSizeW)
         model.build(((crop + (3,), crop + (args.ins_max,)),) * 2)

@@ -4,6 +4,7 @@ import json
 import os
 
 import keras
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -87,10 +88,12 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
             out,
             "--grid",
             "3",
+            "--discriminators",
         ]
     )
     with open(out + ".json") as f:
         saved = json.load(f)
+    assert list(saved["discriminator_verdicts"]) == ["InstaGAN", "CycleGAN+Seg"]
     assert list(saved["results"]) == ["input unchanged", "real target", "InstaGAN", "CycleGAN+Seg"]
     for direction in ("AtoB", "BtoA"):  # 32-pixel samples shown in 96-pixel cells, a label row on top
         with Image.open(f"{out}_{direction}.png") as grid:
@@ -124,6 +127,30 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
         assert saved["judges"][key]["passed"] and saved["judges"][key]["value"] >= 0.8
     assert saved["judges"]["features"]["passed"]
     assert "Command: `python evaluate.py --run" in table
+    assert table.count("| InstaGAN | D_") == 2 and table.count("| CycleGAN+Seg | D_") == 2
+
+
+def test_discriminator_verdicts_are_the_discriminators_mean_verdicts():
+    keras.utils.set_random_seed(0)
+    model = InstaGAN(ngf=4, ndf=4, n_blocks=1, ins_max=4, ins_per=2)
+    (images_a, masks_a), (images_b, masks_b) = shapes.load(6, 32, 4, seed=3)
+    data = {"A": (images_a, masks_a), "B": (images_b[:5], masks_b[:5])}  # n = 5
+    verdicts = evaluation.discriminator_verdicts(model, data, batch_size=2)
+    assert list(verdicts) == ["D_A", "D_B"]
+    assert list(verdicts["D_A"]) == [kind for kind, _ in evaluation.VERDICTS]
+    mean = lambda d, x, k: float(np.mean(keras.ops.convert_to_numpy(d([x, k]))))  # noqa: E731
+    translated = model.translate(images_a[:5], masks_a[:5], "AtoB")
+    expected = {
+        "real": mean(model.D_A, images_b[:5], masks_b[:5]),
+        "other_masks": mean(model.D_A, images_b[:5], np.roll(masks_b[:5], 1, axis=0)),
+        "source_masks": mean(model.D_A, images_b[:5], masks_a[:5]),
+        "source_picture": mean(model.D_A, images_a[:5], translated[1]),
+        "translation": mean(model.D_A, *translated),
+    }
+    for kind, value in expected.items():
+        assert abs(verdicts["D_A"][kind] - value) < 1e-5, kind
+    assert abs(verdicts["D_B"]["real"] - mean(model.D_B, images_a[:5], masks_a[:5])) < 1e-5
+    assert len({round(v, 6) for v in verdicts["D_A"].values()}) == 5  # five different pairs
 
 
 def test_judges_score_the_input_itself_as_no_change():
@@ -178,6 +205,12 @@ def test_evaluate_py_scores_only_the_generators_a_run_holds(tmp_path, capsys):
     )
     assert list(results["half"]) == ["info", "AtoB"]
     assert "half: no G_B.keras and no state/ in" in capsys.readouterr().out
+    evaluate.main(
+        ["--run", str(folder), "--count", "8", "--classifier_count", "24", "--out", str(tmp_path / "eval2")]
+        + ["--discriminators"]
+    )
+    assert "half: no trained D_A and D_B in" in capsys.readouterr().out
+    assert "discriminator_verdicts" in json.load(open(tmp_path / "eval2.json"))
     table = open(tmp_path / "eval.md").read()
     assert table.split("### BtoA")[1].count("| half |") == 0 and table.count("| half |") == 1
 

@@ -148,6 +148,31 @@ def test_paint_term_is_logged_and_trains_the_generators_when_on(rng):
     assert max(max_diff(a, b) for a, b in zip(on.G_A.weights, off.G_A.weights)) > 1e-6
 
 
+def test_mismatch_term_teaches_the_discriminator_that_a_picture_must_follow_its_masks(rng):
+    """With `lambda_mismatch`, the real A image under its translated (B) masks counts as fake for D_A:
+    after one iteration from the same weights, D_A judges that pair as less real than without the
+    term."""
+    data = batch(rng, size=2)
+    (image_a, masks_a), _ = data
+    trained = {}
+    for weight in (0.0, 5.0):
+        model = tiny()
+        model.compile(
+            lambda_mismatch=weight,
+            g_optimizer=keras.optimizers.SGD(0.01),
+            d_optimizer=keras.optimizers.SGD(0.1),
+            run_eagerly=True,
+        )
+        model.train_step(data)
+        trained[weight] = model
+    off, on = trained[0.0], trained[5.0]
+    _, translated_masks = off.translate(numpy(image_a), numpy(masks_a))
+    pair = [image_a, tf.constant(translated_masks)]
+    verdict_off = float(np.mean(numpy(off.D_A(pair))))
+    verdict_on = float(np.mean(numpy(on.D_A(pair))))
+    assert verdict_on < verdict_off - 0.05, (verdict_on, verdict_off)
+
+
 def test_xla_step_equals_eager_step(rng):
     """`compile(jit_compile=True)`: generator and discriminator updates under XLA, the rest traced; one
     step (whose second chunk of sample 2 is empty) must update every weight as the eager step does.

@@ -87,6 +87,12 @@ def parse_args(argv=None):
         "every run (the input, each run's translation alone and with its masks, and on the synthetic "
         "data the objects the shape score found painted)",
     )
+    p.add_argument(
+        "--discriminators",
+        action="store_true",
+        help="also ask each run's discriminators what they call real "
+        "(evaluation.discriminator_verdicts): whether they check that a picture agrees with its masks",
+    )
     args = p.parse_args(argv)
     if args.label and len(args.label) != len(args.run):
         p.error(f"--label needs one name per --run: {len(args.run)} runs, {len(args.label)} labels")
@@ -242,7 +248,7 @@ def main(argv=None):
                 flush=True,
             )
 
-    results, models = {}, []
+    results, models, verdicts = {}, [], {}
     for direction in evaluation.SIDES:
         for name, row in judges.reference(data, direction).items():
             results.setdefault(name, {"info": {}})[direction] = row
@@ -265,6 +271,11 @@ def main(argv=None):
         }
         if args.ins_per:
             results[label]["info"]["ins_per"] = model.ins_per if model.netG == "set" else "all"
+        if args.discriminators:
+            if RunDirectory(run).holds_discriminators():
+                verdicts[label] = evaluation.discriminator_verdicts(model, data)
+            else:
+                print(f"evaluate.py: {label}: no trained D_A and D_B in {run}: no verdicts", flush=True)
 
     columns = (
         ("netG", "netG"),
@@ -291,6 +302,8 @@ def main(argv=None):
     ]
     for direction in evaluation.SIDES:
         text += ["", f"### {direction}", "", evaluation.markdown_table(results, direction, columns)]
+    if verdicts:
+        text += ["", "### Discriminator verdicts (1 = real)", "", evaluation.verdict_table(verdicts)]
     markdown = "\n".join(text) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + ".json", "w") as f:
@@ -300,6 +313,7 @@ def main(argv=None):
                 "size": size,
                 "count": args.count,
                 "results": results,
+                **({"discriminator_verdicts": verdicts} if args.discriminators else {}),
                 "judges": {
                     key: {"value": value, "passed": passed} for key, (value, passed) in checks.items()
                 },
