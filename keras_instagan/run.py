@@ -160,6 +160,8 @@ class RunDirectory:
         """`{name: network}` for each of G_A, G_B, D_A, D_B that the run holds as `.keras`."""
         import keras
 
+        import keras_instagan.networks  # noqa: F401  (registers the network classes with Keras)
+
         networks = {}
         for name in NETWORKS:
             path = self.network(name)
@@ -174,6 +176,8 @@ class RunDirectory:
     def load_generator(self, direction):
         """The generator of `direction` ("AtoB": G_A, "BtoA": G_B) from its `.keras` file."""
         import keras
+
+        import keras_instagan.networks  # noqa: F401  (registers the network classes with Keras)
 
         name = {"AtoB": "G_A", "BtoA": "G_B"}.get(direction)
         if name is None:
