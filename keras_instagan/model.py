@@ -88,7 +88,8 @@ class InstaGAN(backend_trainer(), keras.Model):
         netG: "set" (InstaGAN), "resnet" (CycleGAN baseline) or "resnet_seg" (CycleGAN+Seg: masks
             merged into one channel). The baselines translate all slots in one step: `ins_per` is
             set to `ins_max` (1 for "resnet_seg", whose one slot is the union).
-        netD: "set" (InstaGAN) or "basic" (CycleGAN's PatchGAN).
+        netD: "set" (InstaGAN), "set_union" (its image stream also sees the masks' union; this
+            library's variant, `networks.SetDiscriminator`) or "basic" (CycleGAN's PatchGAN).
     """
 
     def __init__(

@@ -239,14 +239,21 @@ class SetDiscriminator(keras.Model):
     with `training=True` advance the power iteration, calls with `training=False` leave `u`, `v` as
     they are.
 
+    The image and each mask are encoded apart and meet only after L stride-2 layers (at 1/2^L of the
+    size), so whether the picture's objects have the masks' outlines is judged coarsely.
+    `see_union=True` (this library's variant, `netD="set_union"`) gives the image stream the union of
+    the masks as a fourth input channel, so the first convolution already sees outlines and picture
+    together; it cannot hold the official weights (its first image filter has 4 input channels).
+
     Args:
         ndf: base width (official 64). Trainable parameters: 9,721,729 at ndf 64, n_layers 3.
         n_layers: stride-2 feature layers (official 3; the official code ignores `--n_layers_D`).
+        see_union: whether the image stream also sees the union of the masks (default False: official).
     """
 
-    def __init__(self, ndf=64, n_layers=3, **kwargs):
+    def __init__(self, ndf=64, n_layers=3, see_union=False, **kwargs):
         super().__init__(**kwargs)
-        self.ndf, self.n_layers = int(ndf), int(n_layers)
+        self.ndf, self.n_layers, self.see_union = int(ndf), int(n_layers), bool(see_union)
         if self.n_layers < 1:
             raise ValueError(f"SetDiscriminator: n_layers must be >= 1; got {n_layers}.")
         self.feature_img = _discriminator_features(self.ndf, self.n_layers, "feature_img")
@@ -256,7 +263,7 @@ class SetDiscriminator(keras.Model):
 
     def build(self, input_shape=None):
         width = self.ndf * min(2 ** (self.n_layers - 1), 8)
-        self.feature_img.build((None, None, None, 3))
+        self.feature_img.build((None, None, None, 4 if self.see_union else 3))
         self.feature_seg.build((None, None, None, 1))
         self.classifier.build((None, None, None, 2 * width))
         self.built = True
@@ -264,13 +271,20 @@ class SetDiscriminator(keras.Model):
     def call(self, inputs, training=False):
         image, masks = check_inputs(inputs, "SetDiscriminator", min_size=3 * 2**self.n_layers)
         batch = ops.shape(image)[0]
+        if self.see_union:
+            image = ops.concatenate([image, ops.max(masks, axis=-1, keepdims=True)], axis=-1)
         image_feature = self.feature_img(image, training=training)
         mask_features = per_sample(self.feature_seg(per_mask(masks), training=training), batch)
         summed = set_sum(mask_features, nonempty_slots(masks))
         return self.classifier(ops.concatenate([image_feature, summed], axis=-1), training=training)
 
     def get_config(self):
-        return {**super().get_config(), "ndf": self.ndf, "n_layers": self.n_layers}
+        return {
+            **super().get_config(),
+            "ndf": self.ndf,
+            "n_layers": self.n_layers,
+            "see_union": self.see_union,
+        }
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -366,15 +380,16 @@ class NLayerDiscriminator(keras.Model):
 
 
 GENERATORS = ("set", "resnet", "resnet_seg")
-DISCRIMINATORS = ("set", "basic")
+DISCRIMINATORS = ("set", "set_union", "basic")
 
 
 def make_networks(netG, netD, ngf, ndf, n_blocks, n_layers, name_suffix):
     """The generator and discriminator named by the official `--netG` / `--netD` choices.
 
     `netG`: "set" (InstaGAN), "resnet" (CycleGAN), "resnet_seg" (CycleGAN+Seg: masks merged into one
-    extra channel). `netD`: "set" (InstaGAN) or "basic" (PatchGAN; it sees the merged mask exactly
-    when the generator does). Returns `(G_<suffix>, D_<suffix>)`.
+    extra channel). `netD`: "set" (InstaGAN), "set_union" (InstaGAN's, its image stream also seeing the
+    masks' union: `SetDiscriminator(see_union=True)`) or "basic" (PatchGAN; it sees the merged mask
+    exactly when the generator does). Returns `(G_<suffix>, D_<suffix>)`.
     """
     if netG not in GENERATORS:
         raise ValueError(f"netG must be one of {GENERATORS}; got {netG!r}.")
@@ -388,8 +403,8 @@ def make_networks(netG, netD, ngf, ndf, n_blocks, n_layers, name_suffix):
         else ResnetGenerator(ngf, n_blocks, merge_masks=merge, name=g_name)
     )
     discriminator = (
-        SetDiscriminator(ndf, n_layers, name=d_name)
-        if netD == "set"
+        SetDiscriminator(ndf, n_layers, see_union=netD == "set_union", name=d_name)
+        if netD in ("set", "set_union")
         else NLayerDiscriminator(ndf, n_layers, merge_masks=merge, name=d_name)
     )
     return generator, discriminator

@@ -46,7 +46,9 @@ def _shape_keys(name):
 
 
 def _merged(network):
-    return " with merged masks" if getattr(network, "merge_masks", False) else ""
+    if getattr(network, "merge_masks", False):
+        return " with merged masks"
+    return " seeing the masks' union" if getattr(network, "see_union", False) else ""
 
 
 def _replace_atomically(path, write, suffix=""):
@@ -231,9 +233,7 @@ class RunDirectory:
                 for k in _shape_keys(name)
                 if getattr(network, k) != getattr(target, k)
             ]
-            if type(network) is not type(target) or getattr(network, "merge_masks", None) != getattr(
-                target, "merge_masks", None
-            ):
+            if type(network) is not type(target) or _merged(network) != _merged(target):
                 mismatch.insert(
                     0,
                     f"a {network.__class__.__name__}{_merged(network)} (model: "

@@ -283,6 +283,18 @@ def test_a_run_holding_other_networks_than_its_config_says_is_refused(tmp_path):
         InstaGAN.from_run(str(folder))
 
 
+def test_a_run_whose_discriminators_see_the_union_is_not_loaded_as_the_official_one(tmp_path):
+    folder = tmp_path / "union"
+    write_run(str(folder), {"netD": "set"}, netD="set_union")
+    with pytest.raises(
+        ValueError, match=r"D_A.keras: a SetDiscriminator seeing the masks' union \(model: SetDiscriminator;"
+    ):
+        InstaGAN.from_run(str(folder))
+    config = json.load(open(folder / "config.json"))
+    json.dump({**config, "netD": "set_union"}, open(folder / "config.json", "w"))
+    assert InstaGAN.from_run(str(folder)).D_B.see_union
+
+
 def write_synthetic_layout(root, phase, count, seed):
     """Synthetic samples saved in the official folder layout (PNG images, one PNG per mask)."""
     from PIL import Image

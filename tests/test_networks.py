@@ -257,3 +257,21 @@ def test_baseline_networks_save_and_reload(rng, tmp_path):
             keras.tree.flatten(loaded([image, masks])), keras.tree.flatten(model([image, masks]))
         ):
             assert max_diff(got, want) == 0.0
+
+
+def test_union_discriminator_is_a_set_function_that_sees_the_union_with_the_image(rng, tmp_path):
+    """`netD="set_union"`: the image stream's first filter takes image + union of the masks; the
+    verdict still does not depend on the order of the masks or on empty slots, and it saves."""
+    keras.utils.set_random_seed(1)
+    union = SetDiscriminator(ndf=4, see_union=True)
+    assert union.feature_img.layers[0].kernel.shape == (4, 4, 4, 4)
+    assert SetDiscriminator(ndf=4).feature_img.layers[0].kernel.shape == (4, 4, 3, 4)
+    image = random_image(rng, 2, 32, 32)
+    masks = random_masks(rng, 2, 32, 32, 3, empty={(1, 2)})
+    verdict = union([image, masks])
+    assert max_diff(union([image, masks[..., [2, 0, 1]]]), verdict) <= 1e-5
+    padded = np.concatenate([masks, -np.ones_like(masks[..., :1])], axis=-1)
+    assert max_diff(union([image, padded]), verdict) <= 1e-5
+    union.save(tmp_path / "union.keras")
+    loaded = keras.saving.load_model(tmp_path / "union.keras")
+    assert loaded.see_union and max_diff(loaded([image, masks]), verdict) == 0.0
