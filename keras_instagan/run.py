@@ -45,7 +45,8 @@ def _shape_keys(name):
     return ("ngf", "n_blocks") if name.startswith("G") else ("ndf", "n_layers")
 
 
-def _merged(network):
+def _variant(network):
+    """How a network differs from its class's plain form, in words ("" for none)."""
     if getattr(network, "merge_masks", False):
         return " with merged masks"
     return " seeing the masks' union" if getattr(network, "see_union", False) else ""
@@ -233,11 +234,11 @@ class RunDirectory:
                 for k in _shape_keys(name)
                 if getattr(network, k) != getattr(target, k)
             ]
-            if type(network) is not type(target) or _merged(network) != _merged(target):
+            if type(network) is not type(target) or _variant(network) != _variant(target):
                 mismatch.insert(
                     0,
-                    f"a {network.__class__.__name__}{_merged(network)} (model: "
-                    f"{target.__class__.__name__}{_merged(target)}; see netG/netD)",
+                    f"a {network.__class__.__name__}{_variant(network)} (model: "
+                    f"{target.__class__.__name__}{_variant(target)}; see netG/netD)",
                 )
             if mismatch:
                 raise ValueError(f"{self.network(name)}: {', '.join(mismatch)}")
