@@ -130,18 +130,24 @@ def test_fit_runs_graph_mode_and_reports_every_loss(rng):
     assert history.history["paint_A"] == [0.0] and history.history["paint_B"] == [0.0]  # off by default
 
 
+def trained_once(data, g_lr=0.1, **loss_weights):
+    """A fresh `tiny()` model after one iteration on `data` with SGD (learning rates `g_lr` and 0.1)
+    and the given `compile` loss weights; returns the model and the iteration's logs."""
+    model = tiny()
+    model.compile(
+        g_optimizer=keras.optimizers.SGD(g_lr),
+        d_optimizer=keras.optimizers.SGD(0.1),
+        run_eagerly=True,
+        **loss_weights,
+    )
+    return model, model.train_step(data)
+
+
 def test_paint_term_is_logged_and_trains_the_generators_when_on(rng):
     data = batch(rng, size=2)
     trained = {}
     for weight in (0.0, 1.0):
-        model = tiny()
-        model.compile(
-            lambda_paint=weight,
-            g_optimizer=keras.optimizers.SGD(0.1),
-            d_optimizer=keras.optimizers.SGD(0.1),
-            run_eagerly=True,
-        )
-        logs = model.train_step(data)
+        model, logs = trained_once(data, lambda_paint=weight)
         trained[weight] = model, float(numpy(logs["paint_A"])), float(numpy(logs["paint_B"]))
     (off, off_a, off_b), (on, on_a, on_b) = trained[0.0], trained[1.0]
     assert off_a == off_b == 0.0 and on_a > 0 and on_b > 0
@@ -154,18 +160,7 @@ def test_mismatch_term_teaches_the_discriminator_that_a_picture_must_follow_its_
     term."""
     data = batch(rng, size=2)
     (image_a, masks_a), _ = data
-    trained = {}
-    for weight in (0.0, 5.0):
-        model = tiny()
-        model.compile(
-            lambda_mismatch=weight,
-            g_optimizer=keras.optimizers.SGD(0.01),
-            d_optimizer=keras.optimizers.SGD(0.1),
-            run_eagerly=True,
-        )
-        model.train_step(data)
-        trained[weight] = model
-    off, on = trained[0.0], trained[5.0]
+    (off, _), (on, _) = (trained_once(data, g_lr=0.01, lambda_mismatch=weight) for weight in (0.0, 5.0))
     _, translated_masks = off.translate(numpy(image_a), numpy(masks_a))
     pair = [image_a, tf.constant(translated_masks)]
     verdict_off = float(np.mean(numpy(off.D_A(pair))))
