@@ -99,7 +99,8 @@ def instance_norm(name=None):
 class ReflectionPadding2D(layers.Layer):
     """Reflection padding of `padding` pixels on each side of H and W.
 
-    Input `(B, H, W, C)` → output `(B, H + 2p, W + 2p, C)`. Needs H, W > p.
+    Input `(B, H, W, C)` → output `(B, H + 2p, W + 2p, C)`. Needs H, W > p. Runs through
+    `kernels.reflect_pad` (concatenated slices in exports, inside `kernels.export_forms()`).
     """
 
     def __init__(self, padding, **kwargs):
@@ -107,8 +108,7 @@ class ReflectionPadding2D(layers.Layer):
         self.padding = int(padding)
 
     def call(self, x):
-        p = self.padding
-        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+        return kernels.reflect_pad(x, self.padding)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
@@ -172,7 +172,8 @@ class TorchConv2DTranspose(layers.Conv2DTranspose):
 
     Input `(B, H, W, C)` → `(B, 2H, 2W, filters)`. The kernel is `(3, 3, filters, C)`; an official
     weight `(C, filters, 3, 3)` maps to it by `transpose(2, 3, 1, 0)`, with no flip. It runs through
-    `kernels.conv_transpose` (a faster form in training calls inside `kernels.xla_kernels()`).
+    `kernels.torch_conv_transpose` (a faster form in training calls inside `kernels.xla_kernels()`,
+    another in exports, inside `kernels.export_forms()`).
     """
 
     def __init__(self, filters, **kwargs):
@@ -183,7 +184,7 @@ class TorchConv2DTranspose(layers.Conv2DTranspose):
     def call(self, x, training=False):
         if self.dilation_rate != (1, 1):
             return super().call(x)[:, 1:, 1:, :]
-        y = kernels.conv_transpose(x, self.kernel, 2, training)[:, 1:, 1:, :]
+        y = kernels.torch_conv_transpose(x, self.kernel, training)
         if self.use_bias:
             y = y + self.bias
         return self.activation(y)

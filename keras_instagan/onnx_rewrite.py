@@ -18,6 +18,8 @@ import numpy as np
 from onnx import helper, numpy_helper
 
 MAX_CHANNELS = 4
+# The name ending of the 1×1 convolution a split convolution becomes.
+THIN_SUFFIX = "/taps"
 _END = np.iinfo(np.int64).max
 
 
@@ -78,8 +80,8 @@ def _split(node, weights, graph, max_channels):
         helper.make_node(
             "Conv",
             [node.input[0], constant("taps_kernel", taps)],
-            [f"{name}/taps"],
-            name=f"{name}/taps",
+            [name + THIN_SUFFIX],
+            name=name + THIN_SUFFIX,
             kernel_shape=[1, 1],
         )
     ]
@@ -95,7 +97,9 @@ def _split(node, weights, graph, max_channels):
             )
             parts.append(f"{name}/tap_{tap}")
             nodes.append(
-                helper.make_node("Slice", [f"{name}/taps", starts, ends, axes], [parts[-1]], name=parts[-1])
+                helper.make_node(
+                    "Slice", [name + THIN_SUFFIX, starts, ends, axes], [parts[-1]], name=parts[-1]
+                )
             )
     if len(node.input) > 2 and node.input[2]:
         bias = numpy_helper.to_array(weights[node.input[2]]).reshape(1, c_out, 1, 1)

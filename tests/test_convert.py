@@ -67,7 +67,8 @@ def test_stored_reference_data_is_what_the_pytorch_networks_give(tmp_path, refer
         assert made.keys() == stored.keys() and all(np.array_equal(made[k], stored[k]) for k in made)
     made = np.load(tmp_path / "reference_outputs.npz")
     for key, value in reference.items():
-        np.testing.assert_allclose(made[key], value, atol=1e-6, err_msg=key)
+        # PyTorch's float rounding depends on its thread count: 1.5e-6 apart on one core.
+        np.testing.assert_allclose(made[key], value, atol=1e-5, err_msg=key)
 
 
 def test_generator_parity(checkpoints, reference):

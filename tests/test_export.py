@@ -42,6 +42,18 @@ def test_onnx_and_litert_match_keras(generator, tmp_path, ins_per):
             assert export.max_difference(generator, path, kind, image, masks) <= 1e-4, (kind, height)
 
 
+def test_litert_graph_runs_in_xnnpack_operations(generator, tmp_path):
+    """The export forms leave no MIRROR_PAD or TRANSPOSE_CONV in the LiteRT graph (both run outside
+    XNNPACK with dynamic shapes); convolutions do the work."""
+    pytest.importorskip("ai_edge_litert")
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = export.export_litert(generator, str(tmp_path / "g.tflite"), 2)
+    operations = {op["op_name"] for op in Interpreter(path)._get_ops_details()}
+    assert "CONV_2D" in operations
+    assert not operations & {"MIRROR_PAD", "TRANSPOSE_CONV"}, operations
+
+
 def make_run(tmp_path, ins_per=2):
     keras.utils.set_random_seed(1)
     model = InstaGAN(ngf=4, ndf=4, n_blocks=1, ins_max=2 * ins_per, ins_per=ins_per, pool_size=0)
@@ -57,16 +69,17 @@ def test_exporter_writes_checked_artifacts_with_sidecars(tmp_path, capsys, monke
     model, run = make_run(tmp_path)
     export.main(["--run", str(run), "--direction", "AtoB", "--format", "onnx"])
     onnx_path = run / "exported" / "G_A.onnx"
-    with open(run / "exported" / "G_A.json") as f:
+    with open(run / "exported" / "G_A.onnx.json") as f:
         sidecar = json.load(f)
     assert sidecar["ins_per"] == 2 and sidecar["check"]["max_abs_diff_to_keras"] <= 1e-4
+    assert sidecar["precision"] == "fp32" and "quality_guard" not in sidecar
     assert "tf2onnx" in sidecar["versions"] and "multiples of 4" in sidecar["size_rule"]
     assert "max |artifact − Keras|" in capsys.readouterr().out
     runner = Runner(str(onnx_path))
     assert runner.ins_per == 2 and runner.provider == "CPUExecutionProvider"
     with pytest.raises(SystemExit, match="holds no BtoA generator"):
         export.main(["--run", str(run), "--direction", "BtoA", "--format", "onnx"])
-    monkeypatch.setitem(export.TOLERANCE, "fp32", 0.0)
+    monkeypatch.setattr(export, "TOLERANCE", 0.0)
     with pytest.raises(export.ExportMismatchError, match=r"max \|onnx − Keras\|"):
         export.export_generator(str(run), "AtoB", ["onnx"], str(tmp_path / "again"))
 
@@ -142,12 +155,12 @@ def test_runner_reads_ins_per_from_the_model_and_refuses_bad_files(tmp_path):
     model, run = make_run(tmp_path)
     path = export.export_onnx(model.G_A, str(tmp_path / "g4.onnx"), 4)
     assert Runner(path).ins_per == 4  # no sidecar: the model's mask input says 4
-    sidecar = tmp_path / "g4.json"
+    sidecar = tmp_path / "g4.onnx.json"
     for text, message in (
-        ("{not json", "g4.json: the model's sidecar is not valid JSON"),
-        ("[4]", "g4.json: the model's sidecar must be a JSON object, got list"),
-        ('{"ins_per": "two"}', "g4.json: ins_per must be a positive integer, got 'two'"),
-        ('{"ins_per": 2}', "g4.json: ins_per 2, but .*g4.onnx takes 4 masks per step"),
+        ("{not json", "g4.onnx.json: the model's sidecar is not valid JSON"),
+        ("[4]", "g4.onnx.json: the model's sidecar must be a JSON object, got list"),
+        ('{"ins_per": "two"}', "g4.onnx.json: ins_per must be a positive integer, got 'two'"),
+        ('{"ins_per": 2}', "g4.onnx.json: ins_per 2, but .*g4.onnx takes 4 masks per step"),
     ):
         sidecar.write_text(text)
         with pytest.raises(RunnerInputError, match=message):

@@ -1,6 +1,6 @@
-"""`keras_instagan.kernels`: each speed form equals the plain convolution (`ops.conv`,
-`ops.conv_transpose`), forward and backward, eagerly and compiled with XLA; the entries pick the
-forms as documented; the `xla_kernels()` switch holds for its own thread only."""
+"""`keras_instagan.kernels`: each speed form equals the plain operation (`ops.conv`,
+`ops.conv_transpose`, reflection padding), forward and backward, eagerly and compiled with XLA; the
+entries pick the forms as documented; the switches hold for their own thread only."""
 
 import threading
 
@@ -77,6 +77,22 @@ def test_winograd_conv_is_the_convolution(size, jit):
     assert_same_function(kernels.winograd_conv, plain, x, kernel, jit)
 
 
+@pytest.mark.parametrize("size", [(6, 8), (5, 7), (1, 1)])
+def test_subpixel_conv_transpose_is_the_torch_transposed_convolution(size):
+    """PyTorch's ConvTranspose2d(3, stride 2, padding 1, output_padding 1): the valid transposed
+    convolution less its first row and column."""
+    x, kernel = arrays((2, *size, 5), (3, 3, 4, 5))
+    plain = lambda x, w: ops.conv_transpose(x, w, strides=2, padding="valid")[:, 1:, 1:]  # noqa: E731
+    assert_same_function(kernels.subpixel_conv_transpose, plain, x, kernel, jit=False)
+
+
+@pytest.mark.parametrize("padding,size", [(1, (4, 5)), (3, (7, 4))])
+def test_concat_reflect_pad_is_reflection_padding(padding, size):
+    x = np.random.default_rng(0).standard_normal((2, *size, 3)).astype("float32")
+    expected = np.pad(x, [(0, 0), (padding, padding), (padding, padding), (0, 0)], mode="reflect")
+    assert max_diff(kernels.concat_reflect_pad(x, padding), expected) == 0.0
+
+
 @pytest.fixture
 def calls(monkeypatch):
     """The names of the forms the entries call, in order."""
@@ -115,6 +131,20 @@ def test_the_entries_pick_the_documented_forms(calls):
     calls.clear()
     run_all(training=True)
     assert calls == ["thin_conv"]
+
+
+def test_export_forms_switch_upsampling_and_padding(calls):
+    """Inside `export_forms()` every call (training or not) takes the export forms, which give the
+    plain results; outside, the plain operations."""
+    x = np.random.default_rng(0).standard_normal((1, 6, 6, 6)).astype("float32")
+    upsampling = np.random.default_rng(1).standard_normal((3, 3, 4, 6)).astype("float32")
+    plain = [kernels.torch_conv_transpose(x, upsampling, False), kernels.reflect_pad(x, 3)]
+    assert calls == [] and plain[0].shape == (1, 12, 12, 4) and plain[1].shape == (1, 12, 12, 6)
+    with kernels.export_forms():
+        forms = [kernels.torch_conv_transpose(x, upsampling, True), kernels.reflect_pad(x, 3)]
+    assert calls == ["subpixel_conv_transpose", "concat_reflect_pad"]
+    for got, want in zip(forms, plain):
+        assert max_diff(got, want) <= 1e-5
 
 
 def test_the_switch_holds_for_its_own_thread_only(calls):

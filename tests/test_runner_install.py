@@ -47,7 +47,7 @@ def test_runner_installs_alone_and_translates(tmp_path):
 
     keras.utils.set_random_seed(0)
     model = export.export_onnx(SetGenerator(ngf=4, n_blocks=1), str(tmp_path / "G_A.onnx"), 2)
-    (tmp_path / "G_A.json").write_text(json.dumps({"ins_per": 2}))
+    (tmp_path / "G_A.onnx.json").write_text(json.dumps({"ins_per": 2}))
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     masks = [np.zeros((32, 32), bool) for _ in range(3)]
     masks[0][4:20, 4:16], masks[1][18:30, 10:28], masks[2][2:8, 20:30] = True, True, True

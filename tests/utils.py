@@ -53,6 +53,13 @@ def record_kernel_forms(monkeypatch):
     def recording(name, form):
         return lambda *args: calls.append(name) or form(*args)
 
-    for name in ("thin_conv", "window_grad_conv", "window_grad_conv_transpose", "winograd_conv"):
+    for name in (
+        "thin_conv",
+        "window_grad_conv",
+        "window_grad_conv_transpose",
+        "winograd_conv",
+        "subpixel_conv_transpose",
+        "concat_reflect_pad",
+    ):
         monkeypatch.setattr(kernels, name, recording(name, getattr(kernels, name)))
     return calls

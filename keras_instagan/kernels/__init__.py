@@ -1,7 +1,8 @@
-"""Speed forms of the convolutions: the same functions as `keras.ops.conv` and
-`keras.ops.conv_transpose` (valid padding, NHWC), computed in ways that train faster where the
-backend's own kernels are slow on a CPU. Each agrees with the plain convolution to float rounding,
-forward and backward (`tests/test_kernels.py`); inference, and so every export, keeps the plain one.
+"""Speed forms of the generator's operations: the same functions as `keras.ops.conv`,
+`keras.ops.conv_transpose` (valid padding, NHWC) and reflection padding, computed in ways that run
+faster where a backend's or runtime's own kernels are slow on a CPU. Each agrees with the plain
+operation to float rounding, forward and backward (`tests/test_kernels.py`); inference in Keras
+keeps the plain ones.
 
 - `thin_conv` (`thin.py`): stride-1 convolutions to at most `THIN_CHANNELS` channels (the
   generators' last layers), in every training call.
@@ -10,11 +11,15 @@ forward and backward (`tests/test_kernels.py`); inference, and so every export, 
   inside `xla_kernels()` only.
 - `winograd_conv` (`winograd.py`): 3×3 stride-1 convolutions (the residual blocks'); inside
   `xla_kernels()` only.
+- `subpixel_conv_transpose`, `concat_reflect_pad` (`export_forms.py`): the upsampling layers and the
+  reflection padding in operations that LiteRT's XNNPACK delegate runs (and ONNX Runtime a little
+  faster); inside `export_forms()` only.
 
-The layers call `conv`, `conv_transpose` and `discriminator_conv`, which pick the form.
-`xla_kernels()` is entered by whatever traces an XLA program (`InstaGAN.compile(jit_compile=True)`);
-it holds for the current thread and context only (`contextvars`), so a program traced elsewhere at
-the same time is not affected.
+The layers call `conv`, `torch_conv_transpose`, `reflect_pad` and `discriminator_conv`, which pick
+the form. `xla_kernels()` is entered by whatever traces an XLA program
+(`InstaGAN.compile(jit_compile=True)`), `export_forms()` by the exporters; each holds for the
+current thread and context only (`contextvars`), so a program traced elsewhere at the same time is
+not affected.
 """
 
 import contextlib
@@ -22,16 +27,22 @@ import contextvars
 
 from keras import ops
 
+from keras_instagan.kernels.export_forms import concat_reflect_pad, subpixel_conv_transpose
 from keras_instagan.kernels.thin import THIN_CHANNELS, thin_conv
 from keras_instagan.kernels.window_grad import window_grad_conv, window_grad_conv_transpose
 from keras_instagan.kernels.winograd import winograd_conv
 
 __all__ = [
     "THIN_CHANNELS",
+    "concat_reflect_pad",
     "conv",
     "conv_transpose",
     "discriminator_conv",
+    "export_forms",
+    "reflect_pad",
+    "subpixel_conv_transpose",
     "thin_conv",
+    "torch_conv_transpose",
     "window_grad_conv",
     "window_grad_conv_transpose",
     "winograd_conv",
@@ -39,18 +50,29 @@ __all__ = [
 ]
 
 _XLA_KERNELS = contextvars.ContextVar("keras_instagan_xla_kernels", default=False)
+_EXPORT_FORMS = contextvars.ContextVar("keras_instagan_export_forms", default=False)
 
 
 @contextlib.contextmanager
+def _switched_on(switch):
+    token = switch.set(True)
+    try:
+        yield
+    finally:
+        switch.reset(token)
+
+
 def xla_kernels():
     """Within it (this thread and context), training calls take the XLA forms: `window_grad_conv`
     for strided convolutions, `window_grad_conv_transpose` for transposed ones and `winograd_conv`
     for 3×3 stride-1 ones."""
-    token = _XLA_KERNELS.set(True)
-    try:
-        yield
-    finally:
-        _XLA_KERNELS.reset(token)
+    return _switched_on(_XLA_KERNELS)
+
+
+def export_forms():
+    """Within it (this thread and context), every call takes the export forms: `torch_conv_transpose`
+    as `subpixel_conv_transpose`, `reflect_pad` as `concat_reflect_pad`."""
+    return _switched_on(_EXPORT_FORMS)
 
 
 def _xla_forms_apply(x):
@@ -79,6 +101,23 @@ def conv_transpose(x, kernel, strides, training):
     if training and _xla_forms_apply(x):
         return window_grad_conv_transpose(x, kernel, strides)
     return ops.conv_transpose(x, kernel, strides=strides, padding="valid")
+
+
+def torch_conv_transpose(x, kernel, training):
+    """PyTorch's `ConvTranspose2d(kernel 3, stride 2, padding 1, output_padding 1)`: `(B, H, W, C)`
+    with kernel `(3, 3, O, C)` → `(B, 2H, 2W, O)`, the valid transposed convolution less its first
+    row and column: `subpixel_conv_transpose` inside `export_forms()`, else `conv_transpose`."""
+    if _EXPORT_FORMS.get():
+        return subpixel_conv_transpose(x, kernel)
+    return conv_transpose(x, kernel, 2, training)[:, 1:, 1:, :]
+
+
+def reflect_pad(x, padding):
+    """Reflection padding of `padding` pixels on each side of H and W (`(B, H, W, C)` →
+    `(B, H + 2p, W + 2p, C)`): `concat_reflect_pad` inside `export_forms()`, else `ops.pad`."""
+    if _EXPORT_FORMS.get():
+        return concat_reflect_pad(x, padding)
+    return ops.pad(x, [[0, 0], [padding, padding], [padding, padding], [0, 0]], mode="reflect")
 
 
 def discriminator_conv(x, kernel, strides):

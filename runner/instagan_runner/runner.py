@@ -11,7 +11,8 @@
 
 The `.onnx` file is one generator step (`keras_instagan.export`): image `(B, H, W, 3)` in [-1, 1]
 and a chunk of `ins_per` masks `(B, H, W, ins_per)` (−1 background, +1 instance) → the translated
-image and masks. Its JSON sidecar (`<model>.json`) gives `ins_per`. The runner does what
+image and masks. Its JSON sidecar (`<model file>.json`, e.g. `G_A_int8.onnx.json`) gives `ins_per`
+and the precision ("fp32", or "int8" for a quantized export, served the same way). The runner does what
 `InstaGAN.translate` does: instances sorted by area, chunks of `ins_per` translated one after another
 on the image the previous chunk produced, empty chunks skipped, masks returned in the input order.
 Importing this module imports neither TensorFlow nor Keras (tested).
@@ -93,19 +94,25 @@ class Runner:
     """An exported generator step and the sequential translation around it.
 
     Args:
-        model_path: the `.onnx` file written by `keras_instagan.export` (its `.json` sidecar beside it).
+        model_path: the `.onnx` file written by `keras_instagan.export`, float32 or int8 (its sidecar
+            `<model_path>.json` beside it; `metadata` holds it, `precision` its precision).
         providers: ONNX Runtime providers to use, or None for CUDA when available, else CPU.
         ins_per: masks per step; default from the sidecar.
+        threads: ONNX Runtime's threads per operator (default: its own choice).
     """
 
-    def __init__(self, model_path, providers=None, ins_per=None):
+    def __init__(self, model_path, providers=None, ins_per=None, threads=None):
         onnxruntime = _onnxruntime()
 
         if not os.path.exists(model_path):
             raise FileNotFoundError(f"{model_path}: model file not found")
-        self.metadata = _read_sidecar(os.path.splitext(model_path)[0] + ".json")
+        self.metadata = _read_sidecar(model_path + ".json")
+        self.precision = self.metadata.get("precision", "unknown")
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
         try:
-            self.session = onnxruntime.InferenceSession(model_path, providers=_providers(providers))
+            self.session = onnxruntime.InferenceSession(model_path, options, providers=_providers(providers))
         except (
             onnxruntime.capi.onnxruntime_pybind11_state.Fail,
             onnxruntime.capi.onnxruntime_pybind11_state.InvalidProtobuf,
