@@ -24,7 +24,16 @@ CASES = {
     "train_step.py": (STEP + ["--no_jit", "--no_official"], "seconds_per_step", ()),
     "official_step.py": (STEP, "seconds_per_step", ("torch",)),
     "identity_floor.py": (TINY + ["--steps", "1"], "background_error", ()),
-    "inference.py": (TINY + ["--repeats", "1"], "seconds", ("tf2onnx", "onnxruntime", "ai_edge_litert")),
+    "inference.py": (
+        TINY + ["--repeats", "1", "--batches", "1"],
+        "fastest_passing",
+        ("tf2onnx", "onnxruntime", "ai_edge_litert"),
+    ),
+    "export_layers.py": (
+        ["--size", "8", "--channels", "8", "--repeats", "1"],
+        "layers",
+        ("tf2onnx", "onnxruntime", "ai_edge_litert"),
+    ),
     "input_pipeline.py": (["--count", "4", "--epochs", "1"], "elements_per_second", ()),
     "multiworker.py": (["--workers", "2", "--steps", "1", "--warmup", "1", "--timeout", "600"], "runs", ()),
 }

@@ -57,7 +57,10 @@ def main(argv=None):
         p.error("give --image (with --masks) or --dataroot")
     try:
         runner = Runner(args.model, providers=["CPUExecutionProvider"] if args.cpu else None)
-        print(f"instagan_runner: {args.model} on {runner.provider}, ins_per {runner.ins_per}")
+        print(
+            f"instagan_runner: {args.model} ({runner.precision}) on {runner.provider}, "
+            f"ins_per {runner.ins_per}"
+        )
         if args.image:
             _write(runner, args.image, args.masks, args.out, args.size)
             print(f"instagan_runner: wrote {args.out}")
