@@ -172,17 +172,16 @@ class GuardData:
 
     @classmethod
     def load(cls, config, direction, ins_per, size, calibration=None, phase=None, count=32, held_out=16):
-        """From `quantize.domain_images`: `count` and `held_out` disjoint images (folder data: the
-        first `count`, then the next `held_out`; synthetic data: drawn with two seeds), the masks
-        their largest `ins_per` instances."""
-
-        def draw(number, seed):
-            images, masks = quantize.domain_images(config, direction, number, size, seed, calibration, phase)
-            return images.astype(np.float32), np.ascontiguousarray(masks[..., :ins_per], np.float32)
-
-        if calibration or config.get("dataroot"):
-            return cls(draw(count, 0), draw(held_out, count))
-        return cls(draw(count, quantize.CALIBRATION_SEED), draw(held_out, quantize.GUARD_SEED))
+        """`count` and `held_out` disjoint images from `quantize.guard_images` (the run's data, or the
+        folder `calibration`), the masks their largest `ins_per` instances."""
+        return cls(
+            *(
+                (images.astype(np.float32), np.ascontiguousarray(masks[..., :ins_per], np.float32))
+                for images, masks in quantize.guard_images(
+                    config, direction, size, (count, held_out), calibration, phase
+                )
+            )
+        )
 
     def figures(self, generator, path, kind):
         """`quantize.quality_figures` of the artifact at `path` against Keras on the held-out images."""
@@ -223,7 +222,7 @@ def export_generator(
     int8 file of each format (ONNX: static, calibrated on `calibration_count` images of the source
     domain; LiteRT: dynamic range); each reduced-precision file must pass `quantize.GUARD` on
     `held_out_count` other images (else `quantize.QualityGuardError`). The images come from the run's
-    data (`quantize.domain_images`) or from `calibration`, a folder in the official layout
+    data (`quantize.guard_images`) or from `calibration`, a folder in the official layout
     (`calibration_phase`, default the run's phase), or from `guard`, a `GuardData`.
     `enforce_guard=False` records the guard's figures in the sidecars without raising (to compare
     precisions).

@@ -2,7 +2,7 @@
 
 - ONNX int8 (`quantize_onnx`): static quantization in QDQ format of the float32 `.onnx`, the
   convolutions with int8 weights per output channel and uint8 activations, their ranges calibrated on
-  real images of the generator's source domain (`domain_images`). The first convolutions (from the
+  real images of the generator's source domain (`guard_images`). The first convolutions (from the
   image's 3 and a mask's 1 channel) and the last (to 3 and 1 channels), under 3 % of the
   multiplications, stay float32, as do the instance norms, padding and the rest.
 - LiteRT int8 and float16 are made by the exporter (`keras_instagan.export.export_litert`).
@@ -29,14 +29,15 @@ class QualityGuardError(RuntimeError):
     """A reduced-precision artifact below the quality guard; the message gives its figures."""
 
 
-def domain_images(config, direction, count, size, seed, dataroot=None, phase=None):
-    """`count` images of the source domain of `direction` ("AtoB": A) with their masks: `(images (N,
-    H, W, 3), masks (N, H, W, ins_max))` float32 in [-1, 1], masks largest first.
+def guard_images(config, direction, size, counts, dataroot=None, phase=None):
+    """Images of the source domain of `direction` ("AtoB": A) for the calibration and the guard:
+    `(calibration, held_out)` with `counts` = (their sizes), each `(images (N, H, W, 3), masks (N, H,
+    W, ins_max))` float32 in [-1, 1], masks largest first, at `size` `(H, W)`.
 
-    From `dataroot` (the official folder layout, `<phase>A/` and `<phase>A_seg/`; the first `count`
-    images after skipping `seed` of them) when given, else from the run's `config`: its `dataroot`
-    and `phase`, or, for a run on the built-in synthetic data, fresh samples of its pair drawn with
-    `seed`. `size` is `(H, W)`."""
+    From `dataroot` (the official folder layout: `<phase>A/` and `<phase>A_seg/`; the first images
+    calibrate, the next are held out) when given, else from the run's `config`: its `dataroot` and
+    `phase`, or, for a run on the built-in synthetic data, fresh samples of its pair drawn with
+    `CALIBRATION_SEED` and `GUARD_SEED`."""
     side = direction[0]
     ins_max = int(config.get("ins_max", 4))
     dataroot = dataroot or config.get("dataroot")
@@ -44,10 +45,14 @@ def domain_images(config, direction, count, size, seed, dataroot=None, phase=Non
         from keras_instagan.data import FolderDomain
 
         domain = FolderDomain(dataroot, phase or config.get("phase", "train"), side, size, ins_max)
-        if len(domain) <= seed:
-            raise ValueError(f"{dataroot}: {len(domain)} images in domain {side}, need more than {seed}")
-        samples = [domain.load(i) for i in range(seed, min(len(domain), seed + count))]
-        return np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
+        if len(domain) < sum(counts):
+            raise ValueError(
+                f"{dataroot}: {len(domain)} images in domain {side}, need {counts[0]} to calibrate and "
+                f"{counts[1]} other ones for the quality guard (--calibration_count, --held_out_count)"
+            )
+        samples = [domain.load(i) for i in range(sum(counts))]
+        images, masks = np.stack([s[0] for s in samples]), np.stack([s[1] for s in samples])
+        return (images[: counts[0]], masks[: counts[0]]), (images[counts[0] :], masks[counts[0] :])
     if config.get("coco_annotations") or not config:
         raise ValueError(
             "no calibration images: give a folder in the official layout (--calibration DATAROOT) "
@@ -58,8 +63,10 @@ def domain_images(config, direction, count, size, seed, dataroot=None, phase=Non
     from keras_instagan.data import shapes
 
     pair = config.get("synthetic", "ellipses_squares")
-    domains = shapes.load(count, size[0], ins_max, seed=seed, pair=pair)
-    return domains["AB".index(side)]
+    return tuple(
+        shapes.load(count, size[0], ins_max, seed=seed, pair=pair)["AB".index(side)]
+        for count, seed in zip(counts, (CALIBRATION_SEED, GUARD_SEED))
+    )
 
 
 def quantize_onnx(float_path, path, images, masks):

@@ -111,8 +111,15 @@ def test_guard_arithmetic():
 
 def test_calibration_images_come_from_a_folder_or_the_run():
     with pytest.raises(ValueError, match="no calibration images: give a folder in the official layout"):
-        quantize.domain_images({}, "AtoB", 4, (64, 64), 0)
-    with pytest.raises(ValueError, match="7 images in domain A, need more than 32"):
-        quantize.domain_images({}, "AtoB", 4, (64, 64), 32, dataroot=str(SAMPLE), phase="sample")
-    images, masks = quantize.domain_images({"ins_max": 2}, "BtoA", 4, (64, 48), 5, str(SAMPLE), "sample")
-    assert images.shape == (2, 64, 48, 3) and masks.shape == (2, 64, 48, 2)  # images 5 and 6 of B
+        quantize.guard_images({}, "AtoB", (64, 64), (4, 2))
+    with pytest.raises(ValueError, match="7 images in domain A, need 32 to calibrate and 16 other ones"):
+        quantize.guard_images({}, "AtoB", (64, 64), (32, 16), dataroot=str(SAMPLE), phase="sample")
+    calibration, held_out = quantize.guard_images(
+        {"ins_max": 2}, "BtoA", (64, 48), (5, 2), str(SAMPLE), "sample"
+    )
+    assert calibration[0].shape == (5, 64, 48, 3) and held_out[1].shape == (2, 64, 48, 2)
+    synthetic = quantize.guard_images(
+        {"synthetic": "ellipses_squares", "ins_max": 4}, "AtoB", (64, 64), (3, 2)
+    )
+    assert [x[0].shape[0] for x in synthetic] == [3, 2]
+    assert not np.array_equal(synthetic[0][0][:2], synthetic[1][0])  # two seeds: other images
