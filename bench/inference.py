@@ -12,7 +12,8 @@ calls after a warm-up call, on `--threads` threads. Timed in one process, one af
 - the official forward (`keras_instagan.torch_reference.ResnetSetGenerator`, PyTorch, no gradients);
 - Keras eager and `tf.function`;
 - ONNX Runtime float32 and int8 (static, calibrated on the sheep of `data/shp2gir_coco_sample`);
-- LiteRT float32, float16 and int8 (dynamic range), with XNNPACK;
+- LiteRT float32, float16 and int8 (dynamic range), with XNNPACK, and float32 without the export
+  forms (`litert_plain_fp32`: the upsampling and padding as Keras runs them);
 - `instagan_runner.Runner.translate` (float32 and int8 ONNX) on batches of `--batches` images: images
   per second.
 
@@ -85,9 +86,10 @@ def official_forward_seconds(args, image, masks):
 
 
 def export_all(generator, folder, calibration):
-    """Every artifact of the benchmark: `{name: (path, kind)}`."""
+    """Every artifact of the benchmark: `{name: (path, kind)}`; `litert_plain_fp32` is LiteRT float32
+    exported without the export forms (as before them: MIRROR_PAD and TRANSPOSE_CONV)."""
     from keras_instagan import quantize
-    from keras_instagan.export import export_litert, export_onnx
+    from keras_instagan.export import export_litert, export_onnx, signature
 
     onnx_path = export_onnx(generator, os.path.join(folder, "g.onnx"), 2)
     artifacts = {"onnxruntime_fp32": (onnx_path, "onnx")}
@@ -96,6 +98,9 @@ def export_all(generator, folder, calibration):
     for precision in ("fp32", "fp16", "int8"):
         path = export_litert(generator, os.path.join(folder, f"g_{precision}.tflite"), 2, precision)
         artifacts[f"litert_{precision}"] = (path, "litert")
+    plain = os.path.join(folder, "g_plain.tflite")
+    generator.export(plain, format="litert", input_signature=[signature(2)], verbose=False)
+    artifacts["litert_plain_fp32"] = (plain, "litert")
     return artifacts
 
 
