@@ -24,6 +24,18 @@ def measure(function, args, repeats):
     return times[len(times) // 2] * 1e3
 
 
+def median_seconds(call, repeats):
+    """Median seconds of `call()` over `repeats` calls after one warm-up call."""
+    call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
 def forward_and_gradients(implementation, upstream):
     """`(x, kernel)` → `[y, dx, dkernel]`, y = implementation(x, kernel), the gradients those of
     Σ y·upstream (what a training step computes), for `tf.function`."""

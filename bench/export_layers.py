@@ -16,19 +16,9 @@ import argparse
 import contextlib
 import json
 import os
-import statistics
 import tempfile
-import time
 
-
-def median_ms(call, repeats):
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+from common import median_seconds
 
 
 def main():
@@ -86,9 +76,11 @@ def main():
                 row = {
                     "layer": name,
                     "forms": forms,
-                    "litert_ms": round(median_ms(lambda runner=runner: runner(x=x), args.repeats), 2),
+                    "litert_ms": round(
+                        1e3 * median_seconds(lambda runner=runner: runner(x=x), args.repeats), 2
+                    ),
                     "onnxruntime_ms": round(
-                        median_ms(lambda s=session, f=feed: s.run(None, f), args.repeats), 2
+                        1e3 * median_seconds(lambda s=session, f=feed: s.run(None, f), args.repeats), 2
                     ),
                     "litert_operations": operations,
                 }

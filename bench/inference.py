@@ -29,21 +29,11 @@ import argparse
 import collections
 import json
 import os
-import statistics
 import tempfile
-import time
+
+from common import median_seconds
 
 SAMPLE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "shp2gir_coco_sample")
-
-
-def median_seconds(call, repeats):
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def onnxruntime_profile(path, feed, threads, runs=3):
