@@ -106,14 +106,12 @@ def sample_images(side, size, count=None):
 
 def random_network_figures(generator, artifacts, size):
     """Quality figures of the reduced-precision artifacts of the random network on the giraffes."""
-    from keras_instagan import quantize
-    from keras_instagan.export import artifact_step, keras_step
+    from keras_instagan.export import GuardData
 
-    images, masks = sample_images("B", size)
-    samples = [(images[i : i + 1], masks[i : i + 1]) for i in range(len(images))]
-    expected = [keras_step(generator)(*x) for x in samples]
+    guard = GuardData(None, sample_images("B", size))
+    expected = guard.expected(generator)
     return {
-        name: quantize.quality_figures(expected, [artifact_step(path, kind)(*x) for x in samples])
+        name: guard.figures(path, kind, expected)
         for name, (path, kind) in artifacts.items()
         if not name.endswith("fp32")
     }

@@ -183,12 +183,20 @@ class GuardData:
             )
         )
 
-    def figures(self, generator, path, kind):
-        """`quantize.quality_figures` of the artifact at `path` against Keras on the held-out images."""
-        expected_step, got_step = keras_step(generator), artifact_step(path, kind)
+    def samples(self):
+        """The held-out images one at a time: `[(image (1, H, W, 3), masks (1, H, W, ins_per))]`."""
         images, masks = self.held_out
-        samples = [(images[i : i + 1], masks[i : i + 1]) for i in range(len(images))]
-        return quantize.quality_figures([expected_step(*x) for x in samples], [got_step(*x) for x in samples])
+        return [(images[i : i + 1], masks[i : i + 1]) for i in range(len(images))]
+
+    def expected(self, generator):
+        """The float32 Keras generator's outputs on `samples()`, what every artifact is held to."""
+        step = keras_step(generator)
+        return [step(*sample) for sample in self.samples()]
+
+    def figures(self, path, kind, expected):
+        """`quantize.quality_figures` of the artifact at `path` against `expected` (from `expected`)."""
+        step = artifact_step(path, kind)
+        return quantize.quality_figures(expected, [step(*sample) for sample in self.samples()])
 
 
 def guard_size(config):
@@ -256,6 +264,7 @@ def export_generator(
         out_dir, f"G_{direction}" if source.endswith(".keras") else {"AtoB": "G_A", "BtoA": "G_B"}[direction]
     )
     image, masks = sample_inputs(ins_per, *check_size)
+    expected = guard.expected(generator) if guard is not None else None
     report = {}
     for kind in formats:
         suffix = ".onnx" if kind == "onnx" else ".tflite"
@@ -271,7 +280,7 @@ def export_generator(
             difference = max_difference(generator, path, kind, image, masks)
             metadata["check"] = {"size": list(check_size), "max_abs_diff_to_keras": difference}
             if precision != "fp32":
-                figures = guard.figures(generator, path, kind)
+                figures = guard.figures(path, kind, expected)
                 metadata["quality_guard"] = {
                     **figures,
                     "bounds": quantize.GUARD,
