@@ -2,6 +2,7 @@
 
     python bench/train_step.py               # the reference configuration + the memory sweep
     python bench/train_step.py --steps 20
+    python bench/train_step.py --backend jax # the same on another Keras backend (jax, torch)
 
 Reference configuration (docs/official.md §9): batch 1, 64×64, ngf = ndf = 32, 9 blocks,
 ins_max 4, ins_per 2, four non-empty masks, 2 threads (`--inter_op 1`: TensorFlow runs one op at a
@@ -19,6 +20,12 @@ TensorFlow's tensor memory (its allocator's statistics, `TF_CPU_ALLOCATOR_USE_BF
 counterpart of the GPU memory the paper reports) and the peak resident memory of the process (which
 adds the runtime, the traced graph and compiled code). With ins_per fixed, memory should not grow
 with ins_max (the paper's claim).
+Other Keras backends (`--backend jax` or `torch`, each in a child process with that
+`KERAS_BACKEND`): one iteration is `model.train_on_batch` of a compiled model (on JAX the whole
+iteration as one jitted program, `trainers/jax.py`; PyTorch runs eagerly), the first step's time is
+that of the first call (tracing and compilation included), and memory is the peak resident memory
+only (these backends keep no tensor-memory statistics on the CPU). JAX uses every core it is given
+(pin the process with `taskset` to compare at one core); PyTorch gets `--threads` threads.
 Each configuration runs in a fresh process. The last line printed is a JSON object.
 """
 
@@ -37,8 +44,67 @@ from common import reference_data, rss_mb
 OFFICIAL_SECONDS = 3.14
 
 
+def warm_up(call, count):
+    """Seconds of the first `call()` (tracing and compilation included), then `count` − 1 more."""
+    start = time.perf_counter()
+    call()
+    first = time.perf_counter() - start
+    for _ in range(count - 1):
+        call()
+    return first
+
+
+def peak_rss_while(call, steps):
+    """Median seconds of `steps` calls of `call()`, the resident memory before them and its peak
+    during them (MB, sampled every 5 ms)."""
+    before, peak, running = rss_mb(), [0.0], [True]
+
+    def sample():
+        while running[0]:
+            peak[0] = max(peak[0], rss_mb())
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    running[0] = False
+    sampler.join()
+    return float(np.median(times)), before, peak[0]
+
+
+def measure_keras_backend(ins_max, ins_per, args):
+    """`measure` on JAX or PyTorch (the child's `KERAS_BACKEND`): `train_on_batch` of a compiled model."""
+    if args.backend == "torch":
+        import torch
+
+        torch.set_num_threads(args.threads)
+    from keras_instagan import InstaGAN
+
+    data = reference_data(ins_max, args.size)
+    model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
+    model.compile()
+    model.build(tuple((image.shape, masks.shape) for image, masks in data))
+    first = warm_up(lambda: model.train_on_batch(x=data), args.warmup)
+    seconds, before, peak = peak_rss_while(lambda: model.train_on_batch(x=data), args.steps)
+    return {
+        "ins_max": ins_max,
+        "ins_per": ins_per,
+        "seconds_per_step": seconds,
+        "first_step_seconds": round(first, 1),
+        "peak_rss_mb": round(peak, 1),
+        "rss_before_steps_mb": round(before, 1),
+        "tensor_peak_mb": None,
+    }
+
+
 def measure(ins_max, ins_per, args):
     """Runs in the child process: returns seconds per iteration and memory figures."""
+    if args.backend != "tensorflow":
+        return measure_keras_backend(ins_max, ins_per, args)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"  # TensorFlow's tensor-memory statistics
     import tensorflow as tf
@@ -53,34 +119,16 @@ def measure(ins_max, ins_per, args):
     model.compile(jit_compile=not args.no_jit)
     model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
     step = tf.function(model.train_step)
-    start = time.perf_counter()
-    for _ in range(args.warmup):
-        step(data)
-    first = time.perf_counter() - start
+    first = warm_up(lambda: step(data), args.warmup)
 
     tf.config.experimental.reset_memory_stats("CPU:0")
-    before, peak, running = rss_mb(), [0.0], [True]
-
-    def sample():
-        while running[0]:
-            peak[0] = max(peak[0], rss_mb())
-            time.sleep(0.005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    times = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        step(data)
-        times.append(time.perf_counter() - start)
-    running[0] = False
-    sampler.join()
+    seconds, before, peak = peak_rss_while(lambda: step(data), args.steps)
     return {
         "ins_max": ins_max,
         "ins_per": ins_per,
-        "seconds_per_step": float(np.median(times)),
-        "warmup_seconds": round(first, 1),
-        "peak_rss_mb": round(peak[0], 1),
+        "seconds_per_step": seconds,
+        "first_step_seconds": round(first, 1),
+        "peak_rss_mb": round(peak, 1),
         "rss_before_steps_mb": round(before, 1),
         "tensor_peak_mb": round(tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**20, 1),
     }
@@ -94,8 +142,10 @@ def shared_options(args):
 
 def run_child(ins_max, ins_per, args):
     command = [sys.executable, __file__, "--child", f"{ins_max},{ins_per}", *shared_options(args)]
-    command += ["--inter_op", str(args.inter_op)] + (["--no_jit"] if args.no_jit else [])
-    result = subprocess.run(command, capture_output=True, text=True)
+    command += ["--inter_op", str(args.inter_op), "--backend", args.backend]
+    command += ["--no_jit"] if args.no_jit else []
+    env = {**os.environ, "KERAS_BACKEND": args.backend}
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode:
         sys.exit(f"bench/train_step.py: {ins_max}/{ins_per} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -115,7 +165,7 @@ def run_official(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=10, help="timed iterations (median reported)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed iterations first (tracing)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed iterations first (tracing), at least 1")
     p.add_argument("--threads", type=int, default=2, help="threads per op")
     p.add_argument("--inter_op", type=int, default=1, help="ops run at once")
     p.add_argument("--size", type=int, default=64, help="image height and width (reference: 64)")
@@ -131,6 +181,12 @@ def main():
         action="store_true",
         help="do not time the official iteration (bench/official_step.py) after ours",
     )
+    p.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax", "torch"),
+        default="tensorflow",
+        help="the Keras backend that trains (default tensorflow)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -141,9 +197,11 @@ def main():
     runs, official = {}, None
     for ins_max, ins_per in ((4, 2), (2, 2), (8, 2), (8, 8)):
         runs[f"{ins_max}/{ins_per}"] = run = run_child(ins_max, ins_per, args)
+        tensor = "" if run["tensor_peak_mb"] is None else f"tensor peak {run['tensor_peak_mb']:.0f} MB, "
         print(
             f"ins_max/ins_per {ins_max}/{ins_per}: {run['seconds_per_step']:.3f} s/iteration, "
-            f"tensor peak {run['tensor_peak_mb']:.0f} MB, peak RSS {run['peak_rss_mb']:.0f} MB",
+            f"first step {run['first_step_seconds']:.1f} s, {tensor}"
+            f"peak RSS {run['peak_rss_mb']:.0f} MB",
             flush=True,
         )
         if (ins_max, ins_per) == (4, 2) and not args.no_official:  # right after ours: same machine state
@@ -152,14 +210,20 @@ def main():
                 print(f"official iteration (PyTorch, bench/official_step.py): {official:.3f} s", flush=True)
     reference = runs["4/2"]["seconds_per_step"]
     growth = {
-        key: round(runs["8/2"][key] / runs["2/2"][key] - 1.0, 3) for key in ("tensor_peak_mb", "peak_rss_mb")
+        key: None if runs["2/2"][key] is None else round(runs["8/2"][key] / runs["2/2"][key] - 1.0, 3)
+        for key in ("tensor_peak_mb", "peak_rss_mb")
     }
+    how = {
+        "tensorflow": f"{args.inter_op} op(s) at once, XLA networks {'off' if args.no_jit else 'on'}",
+        "jax": "the iteration as one jitted program",
+        "torch": "eager",
+    }[args.backend]
     summary = {
+        "backend": args.backend,
         "config": f"batch 1, {args.size}x{args.size}, ngf=ndf={args.ngf}, {args.n_blocks} blocks, "
-        "ins_max 4, ins_per 2, 4 masks, "
-        f"{args.threads} threads per op, {args.inter_op} op(s) at once, "
-        f"XLA networks {'off' if args.no_jit else 'on'}",
+        f"ins_max 4, ins_per 2, 4 masks, {args.threads} threads per op, {how}",
         "seconds_per_step": round(reference, 3),
+        "first_step_seconds": runs["4/2"]["first_step_seconds"],
         "official_pytorch_seconds": official,
         "ratio_to_official": None if official is None else round(reference / official, 3),
         "official_pytorch_seconds_section_9": OFFICIAL_SECONDS,

@@ -1,10 +1,10 @@
 """One InstaGAN training iteration on the current Keras backend, for `test_backends.py`.
 
-    KERAS_BACKEND=jax python tests/backend_step.py DIR {eager,jit}
+    KERAS_BACKEND={jax,torch} python tests/backend_step.py DIR {eager,jit}
 
 reads `DIR/initial.weights.h5` and the batch `DIR/batch.npz`, runs one iteration with SGD
-(`train_on_batch`, eagerly or compiled) and writes `DIR/<mode>.weights.h5`, then prints the
-generator optimizer's step count.
+(`train_on_batch`, eagerly or compiled; PyTorch runs eagerly either way) and writes
+`DIR/<mode>.weights.h5`, then prints the generator optimizer's step count.
 """
 
 import os

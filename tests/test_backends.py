@@ -1,6 +1,7 @@
 """InstaGAN on the other Keras backends: one training iteration on JAX (eager and as one jitted
-program) updates every network and image pool as the TensorFlow iteration does; the package imports without
-TensorFlow there. Each backend runs in its own process (a process has one Keras backend)."""
+program) and on PyTorch updates every network and image pool as the TensorFlow iteration does; the
+package imports, trains and translates without TensorFlow there, and `.keras` networks move between
+backends. Each backend runs in its own process (a process has one Keras backend)."""
 
 import json
 import os
@@ -26,10 +27,11 @@ def run_backend(backend, code_or_script, *args, timeout=900):
     return result.stdout
 
 
-def test_package_imports_and_translates_on_jax_without_tensorflow():
-    pytest.importorskip("jax")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_package_imports_and_translates_without_tensorflow(backend):
+    pytest.importorskip(backend)
     out = run_backend(
-        "jax",
+        backend,
         """
 import sys
 sys.modules["tensorflow"] = None  # any import of TensorFlow now fails
@@ -45,6 +47,64 @@ print(out_image.shape, out_masks.shape)
     assert out.strip().splitlines()[-1] == "(1, 16, 16, 3) (1, 16, 16, 3)"
 
 
+def network_outputs(networks, batch):
+    """Each network's outputs on `batch` (inference mode), flattened to a list of arrays."""
+    import keras
+
+    image, masks = batch["image"], batch["masks"]
+    outputs = []
+    for network in networks:
+        result = network([image, masks], training=False)
+        outputs += [
+            keras.ops.convert_to_numpy(x) for x in (result if isinstance(result, (list, tuple)) else [result])
+        ]
+    return outputs
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_keras_networks_move_between_backends(tmp_path, backend):
+    """A generator and a discriminator saved as `.keras` on TensorFlow load on `backend` with the same
+    outputs (within 1e-5), and the files `backend` saves load back on TensorFlow with them too."""
+    pytest.importorskip(backend)
+    import keras
+
+    from keras_instagan.networks import make_networks
+
+    rng = np.random.default_rng(1)
+    batch = {"image": random_image(rng, 2, 32, 32), "masks": random_masks(rng, 2, 32, 32, 2, empty=[(1, 1)])}
+    np.savez(tmp_path / "batch.npz", **batch)
+    networks = make_networks("set", "set", 4, 4, 1, 3, "A")
+    expected = network_outputs(networks, batch)
+    for network in networks:
+        network.save(tmp_path / f"{network.name}.keras")
+    out = run_backend(
+        backend,
+        f"""
+import os, numpy as np, keras
+import keras_instagan.networks
+from test_backends import network_outputs
+d = {str(tmp_path)!r}
+batch = np.load(os.path.join(d, "batch.npz"))
+load = lambda name: keras.saving.load_model(os.path.join(d, name + ".keras"), compile=False)
+networks = [load("G_A"), load("D_A")]
+outputs = network_outputs(networks, batch)
+np.savez(os.path.join(d, "outputs.npz"), *outputs)
+for network in networks:
+    network.save(os.path.join(d, network.name + "_again.keras"))
+print(len(outputs))
+""",
+    )
+    assert out.strip().splitlines()[-1] == str(len(expected)) == "3"
+    moved = np.load(tmp_path / "outputs.npz")
+    for i, want in enumerate(expected):
+        assert max_diff(moved[f"arr_{i}"], want) <= 1e-5, (backend, i)
+    back = [
+        keras.saving.load_model(tmp_path / f"{name}_again.keras", compile=False) for name in ("G_A", "D_A")
+    ]
+    for got, want in zip(network_outputs(back, batch), expected):
+        assert max_diff(got, want) <= 1e-5, backend
+
+
 def update_error(before, expected, actual):
     """‖actual update − expected update‖ / ‖expected update‖ over all of a network's weights."""
     expected_step = np.concatenate([(np.array(e) - b).ravel() for b, e in zip(before, expected)])
@@ -52,11 +112,19 @@ def update_error(before, expected, actual):
     return float(np.linalg.norm(actual_step - expected_step) / np.linalg.norm(expected_step))
 
 
-@pytest.mark.slow
-def test_jax_iteration_equals_tensorflow_iteration(tmp_path):
+@pytest.mark.parametrize(
+    "backend, modes",
+    [
+        pytest.param("jax", ("eager", "jit"), marks=pytest.mark.slow),
+        pytest.param("torch", ("eager",)),
+    ],
+)
+def test_iteration_equals_tensorflow_iteration(tmp_path, backend, modes):
     """One iteration (two sequential steps) with SGD (Adam's first steps hide gradient errors);
     sample 2 has no instance in chunk 2 of domain A (that chunk's A→B update and D_A update skip it)
     and the pool fills (no random swap).
+
+    On JAX eagerly and as one jitted program; on PyTorch eagerly (the only way it runs).
 
     In float32: Keras computes in float32 on JAX even under a float64 policy (its result type of
     a float64 op is float32 on every backend but TensorFlow). At float32 rounding one ReLU input near
@@ -65,7 +133,7 @@ def test_jax_iteration_equals_tensorflow_iteration(tmp_path):
     initial weights) are compared within 1e-3, those of step 2 (made after an update that agrees within
     2 %) within 1e-2; a sample wrongly skipped or counted changes an update by tens of percent, and a
     wrong fake in the pool differs by tenths."""
-    pytest.importorskip("jax")
+    pytest.importorskip(backend)
     rng = np.random.default_rng(0)
     batch = {
         "image_a": random_image(rng, 2, 32, 32),
@@ -79,8 +147,8 @@ def test_jax_iteration_equals_tensorflow_iteration(tmp_path):
     initial = {name: [np.array(v) for v in getattr(reference, name).weights] for name in NETWORKS}
     reference.train_on_batch(x=((batch["image_a"], batch["masks_a"]), (batch["image_b"], batch["masks_b"])))
     assert int(reference.g_optimizer.iterations) == 2
-    for mode in ("eager", "jit"):
-        steps = run_backend("jax", os.path.join(HERE, "backend_step.py"), str(tmp_path), mode)
+    for mode in modes:
+        steps = run_backend(backend, os.path.join(HERE, "backend_step.py"), str(tmp_path), mode)
         assert steps.strip().splitlines()[-1] == "2"
         other = tiny(run_eagerly=True)
         other.load_weights(tmp_path / f"{mode}.weights.h5")
@@ -97,13 +165,13 @@ def test_jax_iteration_equals_tensorflow_iteration(tmp_path):
             assert max_diff(actual[2:stored], expected[2:stored]) < 1e-2, (mode, name, "step 2")
 
 
-@pytest.mark.slow
-def test_training_run_resumes_and_loads_on_jax_without_tensorflow(tmp_path):
+@pytest.mark.parametrize("backend", [pytest.param("jax", marks=pytest.mark.slow), "torch"])
+def test_training_run_resumes_and_loads_without_tensorflow(tmp_path, backend):
     """`training.train` on the synthetic data with TensorFlow unimportable: one epoch, then continued
     for a second from `state/` (the optimizer's step count goes on), then `InstaGAN.from_run`."""
-    pytest.importorskip("jax")
+    pytest.importorskip(backend)
     out = run_backend(
-        "jax",
+        backend,
         f"""
 import json, sys
 sys.modules["tensorflow"] = None  # any import of TensorFlow now fails
@@ -111,7 +179,7 @@ import numpy as np
 from keras_instagan import InstaGAN
 from keras_instagan.training import options, train
 
-tiny = dict(checkpoints_dir={str(tmp_path)!r}, name="jax", ngf=4, ndf=4, n_blocks=1, ins_max=2,
+tiny = dict(checkpoints_dir={str(tmp_path)!r}, name={backend!r}, ngf=4, ndf=4, n_blocks=1, ins_max=2,
             ins_per=1, synthetic_count=4, eval_samples=4, judge_count=8, grid_rows=1, niter_decay=0)
 first = train(options(niter=1, **tiny))
 steps_first = int(first.model.g_optimizer.iterations)

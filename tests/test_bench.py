@@ -39,6 +39,22 @@ CASES = {
 }
 
 
+@pytest.mark.slow
+def test_train_step_benchmark_runs_on_pytorch():
+    """`bench/train_step.py --backend torch` (JAX's case would compile four whole iterations)."""
+    pytest.importorskip("torch")
+    result = subprocess.run(
+        [sys.executable, os.path.join(BENCH, "train_step.py"), *STEP, "--no_official", "--backend", "torch"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["backend"] == "torch" and summary["seconds_per_step"] > 0
+    assert summary["tensor_peak_mb"]["4/2"] is None and summary["peak_rss_mb"]["4/2"] > 0
+
+
 def test_every_benchmark_has_a_case():
     assert sorted(CASES) == sorted(n for n in os.listdir(BENCH) if n.endswith(".py") and n != "common.py")
 

@@ -22,6 +22,8 @@ import jax
 import keras
 from keras import ops
 
+from keras_instagan.trainers import build_from_data
+
 
 class JaxTrainer:
     """Mixed into `InstaGAN` before `keras.Model` on the JAX backend."""
@@ -32,15 +34,8 @@ class JaxTrainer:
         self._scope = None
 
     def fit(self, x=None, *args, **kwargs):
-        """`keras.Model.fit`; an unbuilt model is first built (its image pools) from the element
-        shape of a `tf.data` dataset or the first batch of a `keras.utils.PyDataset`
-        (`UnpairedSequence`)."""
-        if not self.built:
-            spec = getattr(x, "element_spec", None)
-            if spec is not None:
-                self.build(jax.tree_util.tree_map(lambda s: tuple(s.shape), spec))
-            elif isinstance(x, keras.utils.PyDataset):
-                self.build(jax.tree_util.tree_map(lambda a: tuple(a.shape), x[0][0]))
+        """`keras.Model.fit`, after building an unbuilt model from the data (`build_from_data`)."""
+        build_from_data(self, x)
         return super().fit(x, *args, **kwargs)
 
     def _own_optimizer_variables(self):
