@@ -207,7 +207,8 @@ def parser(description=__doc__):
         "--strategy",
         choices=("default", "mirrored", "multiworker"),
         default="default",
-        help="mirrored: tf.distribute.MirroredStrategy over all local GPUs; multiworker: "
+        help="mirrored: every local device (TensorFlow: tf.distribute.MirroredStrategy over the GPUs; "
+        "JAX: keras.distribution.DataParallel); multiworker (TensorFlow): "
         "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (or --workers)",
     )
     p.add_argument(
@@ -460,16 +461,45 @@ class OneDevice:
         return contextlib.nullcontext()
 
 
+class JaxDataParallel:
+    """`--strategy mirrored` on JAX: `keras.distribution.DataParallel` over every local device.
+
+    Inside `scope()` the model's variables are created replicated and `fit` splits each global batch
+    across the devices along the batch axis; the iteration stays one jitted program, in which XLA adds
+    the cross-device sums, so the update is the one device's at the same global batch."""
+
+    def __init__(self, batch_size):
+        import jax
+        import keras
+
+        devices = jax.local_devices()
+        if batch_size % len(devices):
+            raise TrainingError(
+                f"--strategy mirrored: --batch_size {batch_size} must be a multiple of the "
+                f"{len(devices)} local JAX devices"
+            )
+        self.distribution = keras.distribution.DataParallel(devices=devices)
+        self.num_replicas_in_sync = len(devices)
+
+    def scope(self):
+        return self.distribution.scope()
+
+
 def make_strategy(args):
-    """The `tf.distribute` strategy of `--strategy`, and whether this process writes the run directory
-    (`OneDevice` on the other backends, which train on one device so far)."""
+    """The strategy of `--strategy` (`tf.distribute` on TensorFlow, `JaxDataParallel` for `mirrored` on
+    JAX, `OneDevice` otherwise) and whether this process writes the run directory."""
     import keras
 
-    if keras.backend.backend() != "tensorflow":
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        if backend == "jax" and args.strategy == "mirrored":
+            return JaxDataParallel(args.batch_size), True
         if args.strategy != "default":
+            supported = (
+                "TensorFlow backend" if args.strategy == "multiworker" else "TensorFlow or JAX backend"
+            )
             raise TrainingError(
-                f"--strategy {args.strategy} needs the TensorFlow backend; KERAS_BACKEND is "
-                f"{keras.backend.backend()!r} (one device only there so far)"
+                f"--strategy {args.strategy} needs the {supported}; KERAS_BACKEND is {backend!r}"
             )
         return OneDevice(), True
     import tensorflow as tf
@@ -610,7 +640,7 @@ def train(args, started=None):
         )
         crop = (None, args.fineSizeH, args.fineSizeW)
         model.build(((crop + (3,), crop + (args.ins_max,)),) * 2)
-    if args.jit_compile and args.strategy != "default":
+    if args.jit_compile and args.strategy != "default" and keras.backend.backend() == "tensorflow":
         print(
             "training: --jit_compile is ignored under --strategy mirrored/multiworker (XLA cannot hold "
             "the cross-replica updates)",
@@ -655,13 +685,14 @@ def train(args, started=None):
         except ImportError:
             pass
     try:
-        model.fit(
-            dataset,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            callbacks=steps,
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+        with strategy.scope():  # JAX's data parallelism shards each batch inside its scope
+            model.fit(
+                dataset,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                callbacks=steps,
+                verbose=1 if sys.stdout.isatty() else 2,
+            )
     except pipeline_errors() as error:
         data_error = data_file_error(error, run)
         if data_error is None:

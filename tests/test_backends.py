@@ -199,3 +199,67 @@ print(json.dumps({{"steps": [steps_first, steps_second], "epochs": [int(r["epoch
     assert 0 < result["steps"][0] < result["steps"][1] <= 2 * result["steps"][0]
     assert result["epochs"] == [1, 2]
     assert result["shape"] == [1, 32, 32, 3] and result["finite"]
+
+
+@pytest.mark.slow
+def test_jax_data_parallel_update_equals_one_device():
+    """`--strategy mirrored` on JAX (`training.JaxDataParallel`) over 2 CPU devices makes the update of
+    one device at the same global batch (2 samples, one per device; sample 2 has an empty slot), within
+    1e-4 of each network's update; in float64 (JAX's x64 mode), so that no ReLU input near zero
+    falls on the other side by float32 rounding. A batch size that does not split evenly is refused."""
+    pytest.importorskip("jax")
+    out = run_backend(
+        "jax",
+        """
+import json, os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+os.environ["JAX_ENABLE_X64"] = "1"
+import keras, numpy as np
+keras.config.set_floatx("float64")
+from keras_instagan import InstaGAN
+from keras_instagan.training import OneDevice, TrainingError, make_strategy, options
+from utils import random_image, random_masks
+
+rng = np.random.default_rng(0)
+x = ((random_image(rng, 2, 32, 32), random_masks(rng, 2, 32, 32, 2, empty=[(1, 1)])),
+     (random_image(rng, 2, 32, 32), random_masks(rng, 2, 32, 32, 2)))
+
+def trained(strategy, weights):
+    with strategy.scope():
+        model = InstaGAN(ngf=4, ndf=4, n_blocks=1, ins_max=2, ins_per=2, pool_size=2, seed=0)
+        model.build((((None, 32, 32, 3), (None, 32, 32, 2)),) * 2)
+        model.compile(g_optimizer=keras.optimizers.SGD(0.01), d_optimizer=keras.optimizers.SGD(0.01))
+        if weights is None:
+            weights = [np.array(v) for v in model.weights]
+        else:
+            model.set_weights(weights)
+        model.train_on_batch(x=x)
+    return weights, [np.array(v) for v in model.weights], model
+
+parallel = make_strategy(options(strategy="mirrored", batch_size=2))[0]
+try:
+    make_strategy(options(strategy="mirrored", batch_size=3))
+    refused = ""
+except TrainingError as error:
+    refused = str(error)
+initial, one, _ = trained(OneDevice(), None)
+_, both, model = trained(parallel, initial)
+errors = {}
+for network in ("G_A", "G_B", "D_A", "D_B"):
+    ids = {id(v) for v in getattr(model, network).weights}
+    picked = [i for i, v in enumerate(model.weights) if id(v) in ids]
+    expected = np.concatenate([(one[i] - initial[i]).ravel() for i in picked])
+    actual = np.concatenate([(both[i] - initial[i]).ravel() for i in picked])
+    errors[network] = float(np.linalg.norm(actual - expected) / np.linalg.norm(expected))
+sharding = str(model.G_A.weights[0].value.sharding)
+print(json.dumps({"replicas": parallel.num_replicas_in_sync, "refused": refused, "errors": errors,
+                  "dtype": str(one[0].dtype), "sharding": sharding}))
+""",
+        timeout=1800,
+    )
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["replicas"] == 2 and result["dtype"] == "float64"
+    assert "--batch_size 3" in result["refused"] and "2 local JAX devices" in result["refused"]
+    assert "NamedSharding" in result["sharding"], result["sharding"]  # the variables are replicated
+    for network, error in result["errors"].items():
+        assert error <= 1e-4, (network, error)
