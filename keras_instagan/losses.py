@@ -85,8 +85,9 @@ def paint_loss(translated_image, real_masks, translated_masks, eps=1e-6):
     The colours are detached, so the term moves only those pixels. One value per sample, a plain
     mean over `H·W·3` like `context_loss`. Only the image is trained by it (the masks are detached).
     """
-    real = ops.stop_gradient((real_masks + 1.0) / 2.0)
-    made = ops.stop_gradient((translated_masks + 1.0) / 2.0)
+    translated_image = ops.convert_to_tensor(translated_image)
+    real = ops.stop_gradient((ops.convert_to_tensor(real_masks) + 1.0) / 2.0)
+    made = ops.stop_gradient((ops.convert_to_tensor(translated_masks) + 1.0) / 2.0)
     real_union = ops.clip(ops.sum(real, axis=-1, keepdims=True), 0.0, 1.0)
     made_union = ops.clip(ops.sum(made, axis=-1, keepdims=True), 0.0, 1.0)
     image = ops.expand_dims(translated_image, -1)  # (B, H, W, 3, 1) against slots (B, H, W, 1, N)

@@ -76,6 +76,7 @@ def forward_and_gradients(layer, x, upstream):
     return y, tape.gradient(loss, [inputs] + layer.trainable_weights)
 
 
+@pytest.mark.backends("tensorflow")
 @needs_torch
 @pytest.mark.parametrize("kernel_size,padding,filters", [(7, 0, 3), (4, 1, 1), (3, 1, 4)])
 def test_thin_conv_training_path_matches_torch_forward_and_gradient(x, kernel_size, padding, filters):
@@ -129,6 +130,7 @@ def assert_matches_torch_in_xla_kernels(layer, ref, x, jit):
         (3, 3, 0, True),
     ],
 )
+@pytest.mark.backends("tensorflow")
 def test_strided_conv_in_xla_kernels_matches_torch_forward_and_gradient(
     x, kernel_size, strides, padding, jit
 ):
@@ -143,6 +145,7 @@ def test_strided_conv_in_xla_kernels_matches_torch_forward_and_gradient(
     )
 
 
+@pytest.mark.backends("tensorflow")
 @needs_torch
 @pytest.mark.parametrize("jit", [False, True])
 def test_conv_transpose_in_xla_kernels_matches_torch_forward_and_gradient(x, jit):
@@ -156,6 +159,7 @@ def test_conv_transpose_in_xla_kernels_matches_torch_forward_and_gradient(x, jit
     )
 
 
+@pytest.mark.backends("tensorflow")
 @needs_torch
 @pytest.mark.parametrize("shape,jit", [((2, 12, 16, 5), False), ((2, 12, 16, 5), True), ((1, 9, 8, 5), True)])
 def test_winograd_conv_in_xla_kernels_matches_torch_forward_and_gradient(shape, jit):
@@ -166,6 +170,7 @@ def test_winograd_conv_in_xla_kernels_matches_torch_forward_and_gradient(shape, 
     assert_matches_torch_in_xla_kernels(TorchConv2D(6, 3), torch.nn.Conv2d(5, 6, 3), x, jit)
 
 
+@pytest.mark.backends("tensorflow")
 def test_each_layer_takes_its_form(x, monkeypatch):
     """Through `kernels`: `thin_conv` for thin training calls (≤ `THIN_CHANNELS` outputs, stride 1),
     and inside `xla_kernels()` `window_grad_conv` for strided training calls and every discriminator
@@ -268,6 +273,7 @@ def spectral_pair(x, rng):
     return layer, (weight_bar.requires_grad_(), bias, u, v)
 
 
+@pytest.mark.backends("tensorflow")
 @needs_torch
 def test_spectral_conv_matches_official_forward_and_gradient(x):
     """A training call (one power iteration): output, u, v and the gradients of the input and of W̄
@@ -287,6 +293,7 @@ def test_spectral_conv_matches_official_forward_and_gradient(x):
     assert max_diff(grad, conv_kernel(weight_bar.grad)) < 1e-4
 
 
+@pytest.mark.backends("tensorflow")
 @needs_torch
 def test_spectral_conv_in_xla_kernels_matches_official_forward_and_gradient(x):
     """Inside `xla_kernels()` the spectral-normed convolution's kernel gradient is the window

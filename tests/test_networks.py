@@ -92,6 +92,7 @@ def test_batch_equals_single_calls(generator, discriminator, rng):
         assert max_diff(verdict[b : b + 1], discriminator([image[b : b + 1], masks[b : b + 1]])) <= 1e-5
 
 
+@pytest.mark.backends("tensorflow")
 def test_traced_call_with_dynamic_shapes_equals_eager(generator, rng):
     spec = [tf.TensorSpec((None, None, None, 3)), tf.TensorSpec((None, None, None, None))]
     traced = tf.function(lambda i, m: generator([i, m]), input_signature=spec)
@@ -102,6 +103,7 @@ def test_traced_call_with_dynamic_shapes_equals_eager(generator, rng):
             assert max_diff(got, want) <= 1e-5
 
 
+@pytest.mark.backends("tensorflow")
 def test_training_call_equals_inference_call(generator, rng):
     """`training=True` runs the generator's last convolutions (to 3 and 1 channels) as `thin_conv`;
     the outputs agree with the inference call's plain convolutions, also traced with unknown shapes."""

@@ -1,5 +1,6 @@
 """Small tensors for the tests: images in [-1, 1], instance masks in {−1, +1}."""
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -28,6 +29,29 @@ def numpy(x):
 
 def max_diff(a, b):
     return float(np.max(np.abs(numpy(a) - numpy(b))))
+
+
+def gradients(function, *inputs):
+    """The gradients of Σ function(*inputs) for each input (NumPy arrays in and out; zeros for an
+    input it does not reach), on the current Keras backend."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        grads = jax.grad(lambda *xs: jax.numpy.sum(function(*xs)), argnums=tuple(range(len(inputs))))
+        return [np.asarray(g) for g in grads(*inputs)]
+    if backend == "torch":
+        import torch
+
+        xs = [torch.tensor(x, requires_grad=True) for x in inputs]
+        grads = torch.autograd.grad(function(*xs).sum(), xs, allow_unused=True)
+        return [np.zeros_like(x) if g is None else g.numpy() for g, x in zip(grads, inputs)]
+    import tensorflow as tf
+
+    xs = [tf.Variable(x) for x in inputs]
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(function(*xs))
+    return [np.zeros_like(x) if g is None else g.numpy() for g, x in zip(tape.gradient(total, xs), inputs)]
 
 
 def command(name):

@@ -22,7 +22,7 @@ import jax
 import keras
 from keras import ops
 
-from keras_instagan.trainers import build_from_data
+from keras_instagan.trainers.build import build_from_data
 
 
 class JaxTrainer:

@@ -16,7 +16,7 @@ import keras
 import torch
 from keras import ops
 
-from keras_instagan.trainers import build_from_data
+from keras_instagan.trainers.build import build_from_data
 
 
 class TorchTrainer:
