@@ -2,6 +2,7 @@
 
     python bench/official_step.py                 # the reference configuration, 2 threads
     python bench/official_step.py --steps 20
+    python bench/official_step.py --device cuda   # on a GPU (bench/gpu_check.sh)
 
 The official code needs PyTorch 0.4 and no longer runs; this is its `optimize_parameters`
 (docs/official.md §5.2–§5.6) written out with the reference networks of
@@ -126,21 +127,30 @@ def main():
     p.add_argument("--size", type=int, default=64, help="image height and width (reference: 64)")
     p.add_argument("--ngf", type=int, default=32, help="generator and discriminator width (reference: 32)")
     p.add_argument("--n_blocks", type=int, default=9, help="residual blocks (reference: 9)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     args = p.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    model = OfficialIteration(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_per=args.ins_per)
+    device = torch.device(args.device)
+    with device:
+        model = OfficialIteration(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_per=args.ins_per)
     data = [
-        torch.from_numpy(x.transpose(0, 3, 1, 2).copy())  # NHWC → NCHW
+        torch.from_numpy(x.transpose(0, 3, 1, 2).copy()).to(device)  # NHWC → NCHW
         for domain in reference_data(args.ins_max, args.size)
         for x in domain
     ]
-    for _ in range(args.warmup):
+
+    def step():
         model.step(*data)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(args.warmup):
+        step()
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
-        model.step(*data)
+        step()
         times.append(time.perf_counter() - start)
     print(
         json.dumps(
@@ -148,8 +158,8 @@ def main():
                 "config": f"official iteration, PyTorch {torch.__version__}, batch 1, "
                 f"{args.size}x{args.size}, ngf=ndf={args.ngf}, {args.n_blocks} blocks, "
                 f"ins_max {args.ins_max}, ins_per {args.ins_per}, "
-                f"{args.threads} threads",
-                "seconds_per_step": round(float(np.median(times)), 3),
+                f"{args.threads} threads, {args.device}",
+                "seconds_per_step": round(float(np.median(times)), 4),
             }
         )
     )

@@ -3,6 +3,7 @@
     python bench/train_step.py               # the reference configuration + the memory sweep
     python bench/train_step.py --steps 20
     python bench/train_step.py --backend jax # the same on another Keras backend (jax, torch)
+    python bench/train_step.py --reference_only   # 4/2 only
 
 Reference configuration (docs/official.md §9): batch 1, 64×64, ngf = ndf = 32, 9 blocks,
 ins_max 4, ins_per 2, four non-empty masks, 2 threads (`--inter_op 1`: TensorFlow runs one op at a
@@ -42,6 +43,7 @@ import numpy as np
 from common import reference_data, rss_mb
 
 OFFICIAL_SECONDS = 3.14
+CONFIGS = ((4, 2), (2, 2), (8, 2), (8, 8))  # ins_max, ins_per: the reference first, then the memory sweep
 
 
 def warm_up(call, count):
@@ -76,6 +78,28 @@ def peak_rss_while(call, steps):
     return float(np.median(times)), before, peak[0]
 
 
+def accelerator_memory(backend):
+    """The accelerator that trained and its peak memory in MB, or None on a CPU."""
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        if device.platform == "cpu":
+            return None
+        return {
+            "name": device.device_kind,
+            "peak_mb": round(device.memory_stats()["peak_bytes_in_use"] / 2**20, 1),
+        }
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return {
+        "name": torch.cuda.get_device_name(),
+        "peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),
+    }
+
+
 def measure_keras_backend(ins_max, ins_per, args):
     """`measure` on JAX or PyTorch (the child's `KERAS_BACKEND`): `train_on_batch` of a compiled model."""
     if args.backend == "torch":
@@ -91,6 +115,7 @@ def measure_keras_backend(ins_max, ins_per, args):
     first = warm_up(lambda: model.train_on_batch(x=data), args.warmup)
     seconds, before, peak = peak_rss_while(lambda: model.train_on_batch(x=data), args.steps)
     return {
+        "device": accelerator_memory(args.backend),
         "ins_max": ins_max,
         "ins_per": ins_per,
         "seconds_per_step": seconds,
@@ -156,7 +181,8 @@ def run_official(args):
     if find_spec("torch") is None:
         return None
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official_step.py")
-    result = subprocess.run([sys.executable, script, *shared_options(args)], capture_output=True, text=True)
+    command = [sys.executable, script, *shared_options(args), "--device", args.official_device]
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"bench/official_step.py failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])["seconds_per_step"]
@@ -187,6 +213,14 @@ def main():
         default="tensorflow",
         help="the Keras backend that trains (default tensorflow)",
     )
+    p.add_argument(
+        "--official_device", default="cpu", help="torch device of the official iteration (cpu, cuda)"
+    )
+    p.add_argument(
+        "--reference_only",
+        action="store_true",
+        help="the reference configuration (4/2) only, no memory sweep",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -195,7 +229,7 @@ def main():
         return
 
     runs, official = {}, None
-    for ins_max, ins_per in ((4, 2), (2, 2), (8, 2), (8, 8)):
+    for ins_max, ins_per in CONFIGS[: 1 if args.reference_only else None]:
         runs[f"{ins_max}/{ins_per}"] = run = run_child(ins_max, ins_per, args)
         tensor = "" if run["tensor_peak_mb"] is None else f"tensor peak {run['tensor_peak_mb']:.0f} MB, "
         print(
@@ -210,7 +244,9 @@ def main():
                 print(f"official iteration (PyTorch, bench/official_step.py): {official:.3f} s", flush=True)
     reference = runs["4/2"]["seconds_per_step"]
     growth = {
-        key: None if runs["2/2"][key] is None else round(runs["8/2"][key] / runs["2/2"][key] - 1.0, 3)
+        key: None
+        if "2/2" not in runs or runs["2/2"][key] is None
+        else round(runs["8/2"][key] / runs["2/2"][key] - 1.0, 3)
         for key in ("tensor_peak_mb", "peak_rss_mb")
     }
     how = {
@@ -230,6 +266,7 @@ def main():
         "ratio_to_section_9": round(reference / OFFICIAL_SECONDS, 3),
         "tensor_peak_mb": {k: v["tensor_peak_mb"] for k, v in runs.items()},
         "peak_rss_mb": {k: v["peak_rss_mb"] for k, v in runs.items()},
+        "device": runs["4/2"].get("device"),
         "tensor_8_2_vs_2_2": growth["tensor_peak_mb"],
         "rss_8_2_vs_2_2": growth["peak_rss_mb"],
     }
