@@ -14,7 +14,7 @@ the option, file or folder.
 With real data (`dataroot` or `coco_annotations`), unset options take the official COCO values
 (`OFFICIAL`: ngf 64, 9 blocks, load 220, crop 200, 100 + 100 epochs); with neither, the run uses the
 built-in synthetic data set (ellipses ↔ squares) and the small configuration `SYNTHETIC`, which
-shows learning on 2 CPU cores in about 8 minutes.
+shows learning on 2 CPU cores within minutes (its time: docs/benchmarks.md).
 """
 
 import argparse

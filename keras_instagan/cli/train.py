@@ -11,8 +11,8 @@ Options keep the official names (github.com/sangwoomo/instagan). With real data 
 `--coco_annotations`), unset options take the official COCO values (ngf 64, 9 blocks, load 220,
 crop 200, 100 + 100 epochs). With neither, the run uses the built-in synthetic data set (ellipses ↔
 squares) and, for every option left unset, a small configuration that shows learning on 2 CPU cores
-in about 8 minutes. The run directory `<checkpoints_dir>/<name>/` receives `config.json`, `log.csv`,
-`samples/epoch_NNN.png`, resumable `state/` (continue a stopped run with `--continue_train`),
+within minutes (docs/benchmarks.md). The run directory `<checkpoints_dir>/<name>/` receives
+`config.json`, `log.csv`, `samples/epoch_NNN.png`, resumable `state/` (continue a stopped run with `--continue_train`),
 TensorBoard logs in `tensorboard/` when `tensorboard` is installed, and the final `G_A.keras`,
 `G_B.keras`, `D_A.keras`, `D_B.keras`. The same run from Python: `keras_instagan.training`.
 
