@@ -12,9 +12,9 @@ Options keep the official names (github.com/sangwoomo/instagan). With real data 
 crop 200, 100 + 100 epochs). With neither, the run uses the built-in synthetic data set (ellipses ↔
 squares) and, for every option left unset, a small configuration that shows learning on 2 CPU cores
 within minutes (docs/benchmarks.md). The run directory `<checkpoints_dir>/<name>/` receives
-`config.json`, `log.csv`, `samples/epoch_NNN.png`, resumable `state/` (continue a stopped run with `--continue_train`),
-TensorBoard logs in `tensorboard/` when `tensorboard` is installed, and the final `G_A.keras`,
-`G_B.keras`, `D_A.keras`, `D_B.keras`. The same run from Python: `keras_instagan.training`.
+`config.json`, `log.csv`, `samples/epoch_NNN.png`, resumable `state/` (continue a stopped run with
+`--continue_train`), TensorBoard logs in `tensorboard/` when `tensorboard` is installed, and the final
+`G_A.keras`, `G_B.keras`, `D_A.keras`, `D_B.keras`. The same run from Python: `keras_instagan.training`.
 
 Several machines: start the same command on every worker with `--strategy multiworker --workers
 host0:port,host1:port --worker_index i` (or a `TF_CONFIG` set by a cluster manager); worker 0 writes
