@@ -78,6 +78,21 @@ def peak_rss_while(call, steps):
     return float(np.median(times)), before, peak[0]
 
 
+def time_iterations(call, args, before_timing=None):
+    """`args.warmup` calls of `call()` (the first one's seconds kept), then `before_timing()` and
+    `args.steps` timed calls; returns the figures every backend reports."""
+    first = warm_up(call, args.warmup)
+    if before_timing is not None:
+        before_timing()
+    seconds, before, peak = peak_rss_while(call, args.steps)
+    return {
+        "seconds_per_step": seconds,
+        "first_step_seconds": round(first, 1),
+        "peak_rss_mb": round(peak, 1),
+        "rss_before_steps_mb": round(before, 1),
+    }
+
+
 def accelerator_memory(backend):
     """The accelerator that trained and its peak memory in MB, or None on a CPU."""
     if backend == "jax":
@@ -112,17 +127,13 @@ def measure_keras_backend(ins_max, ins_per, args):
     model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
     model.compile()
     model.build(tuple((image.shape, masks.shape) for image, masks in data))
-    first = warm_up(lambda: model.train_on_batch(x=data), args.warmup)
-    seconds, before, peak = peak_rss_while(lambda: model.train_on_batch(x=data), args.steps)
+    figures = time_iterations(lambda: model.train_on_batch(x=data), args)
     return {
-        "device": accelerator_memory(args.backend),
         "ins_max": ins_max,
         "ins_per": ins_per,
-        "seconds_per_step": seconds,
-        "first_step_seconds": round(first, 1),
-        "peak_rss_mb": round(peak, 1),
-        "rss_before_steps_mb": round(before, 1),
+        **figures,
         "tensor_peak_mb": None,
+        "device": accelerator_memory(args.backend),
     }
 
 
@@ -144,19 +155,11 @@ def measure(ins_max, ins_per, args):
     model.compile(jit_compile=not args.no_jit)
     model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
     step = tf.function(model.train_step)
-    first = warm_up(lambda: step(data), args.warmup)
-
-    tf.config.experimental.reset_memory_stats("CPU:0")
-    seconds, before, peak = peak_rss_while(lambda: step(data), args.steps)
-    return {
-        "ins_max": ins_max,
-        "ins_per": ins_per,
-        "seconds_per_step": seconds,
-        "first_step_seconds": round(first, 1),
-        "peak_rss_mb": round(peak, 1),
-        "rss_before_steps_mb": round(before, 1),
-        "tensor_peak_mb": round(tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**20, 1),
-    }
+    figures = time_iterations(
+        lambda: step(data), args, lambda: tf.config.experimental.reset_memory_stats("CPU:0")
+    )
+    tensor_peak = tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**20
+    return {"ins_max": ins_max, "ins_per": ins_per, **figures, "tensor_peak_mb": round(tensor_peak, 1)}
 
 
 def shared_options(args):

@@ -18,7 +18,8 @@ convolutions stay.
   variables (spectral-norm vectors) pass back into the outer scope.
 - `run_if` computes its branch and keeps each variable's new value only where the condition holds
   (`where`), so a skipped update leaves every variable exactly as it was.
-- One device only so far; `sum_over_replicas` is the identity.
+- `sum_over_replicas` is the identity (`common.UntracedCalls`): the program sees the global batch,
+  on one device or under `keras.distribution.DataParallel` (`--strategy mirrored`).
 """
 
 import contextlib
@@ -28,21 +29,16 @@ import keras
 from keras import ops
 
 from keras_instagan.kernels import xla_kernels
-from keras_instagan.trainers.build import build_from_data
+from keras_instagan.trainers.common import UntracedCalls
 
 
-class JaxTrainer:
+class JaxTrainer(UntracedCalls):
     """Mixed into `InstaGAN` before `keras.Model` on the JAX backend."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.jit_networks = False
         self._scope = None
-
-    def fit(self, x=None, *args, **kwargs):
-        """`keras.Model.fit`, after building an unbuilt model from the data (`build_from_data`)."""
-        build_from_data(self, x)
-        return super().fit(x, *args, **kwargs)
 
     def _own_optimizer_variables(self):
         return [
@@ -105,27 +101,6 @@ class JaxTrainer:
 
     def _all_variables(self):
         return [v for group in self._keras_state_variables() for v in group] + self._own_optimizer_variables()
-
-    def sum_over_replicas(self, x):
-        """One device: the identity."""
-        return x
-
-    def finish_logs(self, logs):
-        return logs
-
-    def network_call(self, network, training, input_gradients=True):
-        """A function `inputs → network(inputs, training=training)` for the updates to call."""
-
-        def call(inputs):
-            if not input_gradients:
-                inputs = [ops.stop_gradient(x) for x in inputs]
-            return network(inputs, training=training)
-
-        return call
-
-    def compiled_update(self, key, function):
-        """The whole iteration is one program already: `function` itself."""
-        return function
 
     def value_and_gradients(self, loss_function, variables):
         """`loss_function()` → `(loss, aux)`; returns `loss, aux` and the gradients of `loss` for

@@ -9,27 +9,22 @@ needs little machinery here:
 - `apply_gradients` runs the optimizer under `torch.no_grad()`, as Keras' own PyTorch `train_step`.
 - `run_if` is a Python `if`: a skipped update touches no variable, as on TensorFlow.
 - The loss terms of the logs are detached, so that no graph outlives its update.
-- One device only so far; `sum_over_replicas` is the identity.
+- One device only so far; the calls without machinery are `common.UntracedCalls`.
 """
 
 import keras
 import torch
 from keras import ops
 
-from keras_instagan.trainers.build import build_from_data
+from keras_instagan.trainers.common import UntracedCalls
 
 
-class TorchTrainer:
+class TorchTrainer(UntracedCalls):
     """Mixed into `InstaGAN` before `keras.Model` on the PyTorch backend."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.jit_networks = False
-
-    def fit(self, x=None, *args, **kwargs):
-        """`keras.Model.fit`, after building an unbuilt model from the data (`build_from_data`)."""
-        build_from_data(self, x)
-        return super().fit(x, *args, **kwargs)
 
     def make_train_function(self, force=False):
         """Keras' PyTorch train function, with the batch as tensors: `train_on_batch` passes NumPy
@@ -43,27 +38,6 @@ class TorchTrainer:
 
         self.train_function = one_step_on_data
         return self.train_function
-
-    def sum_over_replicas(self, x):
-        """One device: the identity."""
-        return x
-
-    def finish_logs(self, logs):
-        return logs
-
-    def network_call(self, network, training, input_gradients=True):
-        """A function `inputs → network(inputs, training=training)` for the updates to call."""
-
-        def call(inputs):
-            if not input_gradients:
-                inputs = [ops.stop_gradient(x) for x in inputs]
-            return network(inputs, training=training)
-
-        return call
-
-    def compiled_update(self, key, function):
-        """Eager: `function` itself."""
-        return function
 
     def value_and_gradients(self, loss_function, variables):
         """`loss_function()` → `(loss, aux)`; returns the detached `loss`, `aux` with its loss terms

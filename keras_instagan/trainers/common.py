@@ -1,0 +1,50 @@
+"""What the JAX and PyTorch trainers share: building an unbuilt model from its training data, and
+the step's calls that need no tracing machinery there."""
+
+import keras
+from keras import ops
+
+
+def build_from_data(model, x):
+    """Build an unbuilt `model` (its image pools) before `fit`: from the element shape of a `tf.data`
+    dataset or from the first batch of a `keras.utils.PyDataset` (`UnpairedSequence`). Other data
+    (arrays) is left to Keras."""
+    if model.built:
+        return
+    spec = getattr(x, "element_spec", None)
+    if spec is not None:
+        model.build(keras.tree.map_structure(lambda s: tuple(s.shape), spec))
+    elif isinstance(x, keras.utils.PyDataset):
+        model.build(keras.tree.map_structure(lambda a: tuple(a.shape), x[0][0]))
+
+
+class UntracedCalls:
+    """The trainer methods JAX and PyTorch share; mixed in before `keras.Model`. The step sees the
+    global batch (one device, or JAX's `DataParallel`, where XLA adds the cross-device sums) and
+    traces nothing itself (JAX compiles the whole iteration as one program, PyTorch runs eagerly)."""
+
+    def fit(self, x=None, *args, **kwargs):
+        """`keras.Model.fit`, after building an unbuilt model from the data (`build_from_data`)."""
+        build_from_data(self, x)
+        return super().fit(x, *args, **kwargs)
+
+    def sum_over_replicas(self, x):
+        """The global batch is in view: the identity."""
+        return x
+
+    def finish_logs(self, logs):
+        return logs
+
+    def network_call(self, network, training, input_gradients=True):
+        """A function `inputs → network(inputs, training=training)` for the updates to call."""
+
+        def call(inputs):
+            if not input_gradients:
+                inputs = [ops.stop_gradient(x) for x in inputs]
+            return network(inputs, training=training)
+
+        return call
+
+    def compiled_update(self, key, function):
+        """`function` itself."""
+        return function
