@@ -1,10 +1,11 @@
 """One InstaGAN training iteration on the current Keras backend, for `test_backends.py`.
 
-    KERAS_BACKEND={jax,torch} python tests/backend_step.py DIR {eager,jit}
+    KERAS_BACKEND={jax,torch} python tests/backend_step.py DIR {eager,jit,float64}
 
 reads `DIR/initial.weights.h5` and the batch `DIR/batch.npz`, runs one iteration with SGD
 (`train_on_batch`, eagerly or compiled; PyTorch runs eagerly either way) and writes
-`DIR/<mode>.weights.h5`, then prints the generator optimizer's step count.
+`DIR/<mode>.weights.h5`, then prints the generator optimizer's step count. `float64`: eagerly, in
+float64 (floatx and dtype policy; JAX's x64 mode), without an image pool.
 """
 
 import os
@@ -19,9 +20,16 @@ SIZE, SLOTS = 32, 4
 OPTIONS = {"ngf": 4, "ndf": 4, "n_blocks": 1, "ins_max": SLOTS, "ins_per": 2, "pool_size": 4, "seed": 0}
 
 
-def tiny(run_eagerly):
+def use_float64():
+    """float64 from here on: floatx too, since Keras' JAX `tanh` computes in floatx for float64 input."""
+    os.environ["JAX_ENABLE_X64"] = "1"
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+
+
+def tiny(run_eagerly, pool_size=OPTIONS["pool_size"]):
     """The tiny model of the comparison, SGD(0.01) for every network."""
-    model = InstaGAN(**OPTIONS)
+    model = InstaGAN(**{**OPTIONS, "pool_size": pool_size})
     model.build((((None, SIZE, SIZE, 3), (None, SIZE, SIZE, SLOTS)),) * 2)
     model.compile(
         g_optimizer=keras.optimizers.SGD(0.01),
@@ -32,10 +40,14 @@ def tiny(run_eagerly):
 
 
 def main(directory, mode):
-    model = tiny(run_eagerly=mode == "eager")
+    if mode == "float64":
+        use_float64()
+    model = tiny(run_eagerly=mode != "jit", pool_size=0 if mode == "float64" else OPTIONS["pool_size"])
     model.load_weights(os.path.join(directory, "initial.weights.h5"))
     batch = np.load(os.path.join(directory, "batch.npz"))
-    x = ((batch["image_a"], batch["masks_a"]), (batch["image_b"], batch["masks_b"]))
+    x = tuple((batch[f"image_{d}"], batch[f"masks_{d}"]) for d in "ab")
+    if mode == "float64":
+        x = keras.tree.map_structure(lambda a: a.astype("float64"), x)
     model.train_on_batch(x=x)
     model.save_weights(os.path.join(directory, f"{mode}.weights.h5"))
     print(int(keras.ops.convert_to_numpy(model.g_optimizer.iterations)))

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from backend_step import tiny
@@ -163,6 +164,51 @@ def test_iteration_equals_tensorflow_iteration(tmp_path, backend, modes):
             )
             assert max_diff(actual[:2], expected[:2]) < 1e-3, (mode, name, "step 1")
             assert max_diff(actual[2:stored], expected[2:stored]) < 1e-2, (mode, name, "step 2")
+
+
+@pytest.mark.slow
+def test_jax_iteration_equals_tensorflow_iteration_in_float64(tmp_path):
+    """One iteration without an image pool, eager, in float64 on both (floatx and dtype policy; JAX's
+    x64 mode): every weight's update within 2e-6 of TensorFlow's (updates up to about 0.6). Not yet
+    the 1e-6 of issue #28: a float32 rounding remains somewhere on one side. PyTorch cannot take part:
+    its CPU float64 convolution gradient refuses the permuted kernel Keras passes ("slow_conv2d:
+    grad_weight must be contiguous")."""
+    pytest.importorskip("jax")
+    from backend_step import use_float64
+
+    rng = np.random.default_rng(0)
+    batch = {
+        "image_a": random_image(rng, 2, 32, 32),
+        "masks_a": random_masks(rng, 2, 32, 32, 4, empty=[(1, 2), (1, 3)]),
+        "image_b": random_image(rng, 2, 32, 32),
+        "masks_b": random_masks(rng, 2, 32, 32, 4),
+    }
+    np.savez(tmp_path / "batch.npz", **batch)
+    floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    use_float64()
+    try:
+        reference = tiny(run_eagerly=True, pool_size=0)
+        reference.save_weights(tmp_path / "initial.weights.h5")
+        initial = {name: [np.array(v) for v in getattr(reference, name).weights] for name in NETWORKS}
+        data = tuple(
+            (batch[f"image_{d}"].astype("float64"), batch[f"masks_{d}"].astype("float64")) for d in "ab"
+        )
+        reference.train_on_batch(x=data)
+        steps = run_backend("jax", os.path.join(HERE, "backend_step.py"), str(tmp_path), "float64")
+        assert steps.strip().splitlines()[-1] == "2"
+        other = tiny(run_eagerly=True, pool_size=0)
+        other.load_weights(tmp_path / "float64.weights.h5")
+        for name in NETWORKS:
+            for before, expected, actual in zip(
+                initial[name], getattr(reference, name).weights, getattr(other, name).weights
+            ):
+                assert actual.dtype == "float64"
+                delta_expected, delta_actual = np.array(expected) - before, np.array(actual) - before
+                assert max_diff(delta_actual, delta_expected) < 2e-6, (name, expected.path)
+        assert max(max_diff(np.array(v), b) for v, b in zip(reference.G_A.weights, initial["G_A"])) > 0.01
+    finally:
+        keras.config.set_floatx(floatx)
+        keras.config.set_dtype_policy(policy)
 
 
 @pytest.mark.parametrize("backend", [pytest.param("jax", marks=pytest.mark.slow), "torch"])
