@@ -106,6 +106,20 @@ print(len(outputs))
         assert max_diff(got, want) <= 1e-5, backend
 
 
+def comparison_batch(directory):
+    """The batch of the iteration comparisons, saved as `directory/batch.npz` for `backend_step.py`:
+    2 samples, 4 slots; sample 2 of domain A has no instance in chunk 2."""
+    rng = np.random.default_rng(0)
+    batch = {
+        "image_a": random_image(rng, 2, 32, 32),
+        "masks_a": random_masks(rng, 2, 32, 32, 4, empty=[(1, 2), (1, 3)]),
+        "image_b": random_image(rng, 2, 32, 32),
+        "masks_b": random_masks(rng, 2, 32, 32, 4),
+    }
+    np.savez(directory / "batch.npz", **batch)
+    return batch
+
+
 def update_error(before, expected, actual):
     """‖actual update − expected update‖ / ‖expected update‖ over all of a network's weights."""
     expected_step = np.concatenate([(np.array(e) - b).ravel() for b, e in zip(before, expected)])
@@ -127,22 +141,14 @@ def test_iteration_equals_tensorflow_iteration(tmp_path, backend, modes):
 
     On JAX eagerly and as one jitted program; on PyTorch eagerly (the only way it runs).
 
-    In float32: Keras computes in float32 on JAX even under a float64 policy (its result type of
-    a float64 op is float32 on every backend but TensorFlow). At float32 rounding one ReLU input near
+    In float32 (the float64 comparison, JAX only, is the next test). At float32 rounding one ReLU input near
     zero can fall on the other side and move a channel's gradient by percents, so each network's
     whole update is compared (within 2 %). The pooled fakes of step 1 (pool slots 0 and 1, made by the
     initial weights) are compared within 1e-3, those of step 2 (made after an update that agrees within
     2 %) within 1e-2; a sample wrongly skipped or counted changes an update by tens of percent, and a
     wrong fake in the pool differs by tenths."""
     pytest.importorskip(backend)
-    rng = np.random.default_rng(0)
-    batch = {
-        "image_a": random_image(rng, 2, 32, 32),
-        "masks_a": random_masks(rng, 2, 32, 32, 4, empty=[(1, 2), (1, 3)]),
-        "image_b": random_image(rng, 2, 32, 32),
-        "masks_b": random_masks(rng, 2, 32, 32, 4),
-    }
-    np.savez(tmp_path / "batch.npz", **batch)
+    batch = comparison_batch(tmp_path)
     reference = tiny(run_eagerly=True)
     reference.save_weights(tmp_path / "initial.weights.h5")
     initial = {name: [np.array(v) for v in getattr(reference, name).weights] for name in NETWORKS}
@@ -176,14 +182,7 @@ def test_jax_iteration_equals_tensorflow_iteration_in_float64(tmp_path):
     pytest.importorskip("jax")
     from backend_step import use_float64
 
-    rng = np.random.default_rng(0)
-    batch = {
-        "image_a": random_image(rng, 2, 32, 32),
-        "masks_a": random_masks(rng, 2, 32, 32, 4, empty=[(1, 2), (1, 3)]),
-        "image_b": random_image(rng, 2, 32, 32),
-        "masks_b": random_masks(rng, 2, 32, 32, 4),
-    }
-    np.savez(tmp_path / "batch.npz", **batch)
+    batch = comparison_batch(tmp_path)
     floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
     use_float64()
     try:
