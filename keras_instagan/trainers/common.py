@@ -21,7 +21,8 @@ def build_from_data(model, x):
 class UntracedCalls:
     """The trainer methods JAX and PyTorch share; mixed in before `keras.Model`. The step sees the
     global batch (one device, or JAX's `DataParallel`, where XLA adds the cross-device sums) and
-    traces nothing itself (JAX compiles the whole iteration as one program, PyTorch runs eagerly)."""
+    traces nothing itself (JAX compiles the whole iteration as one program, PyTorch runs eagerly), so
+    the `jit_networks` switch that `InstaGAN.compile` sets is TensorFlow's alone."""
 
     def fit(self, x=None, *args, **kwargs):
         """`keras.Model.fit`, after building an unbuilt model from the data (`build_from_data`)."""

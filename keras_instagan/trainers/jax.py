@@ -37,7 +37,6 @@ class JaxTrainer(UntracedCalls):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.jit_networks = False
         self._scope = None
 
     def _own_optimizer_variables(self):

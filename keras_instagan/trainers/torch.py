@@ -22,10 +22,6 @@ from keras_instagan.trainers.common import UntracedCalls
 class TorchTrainer(UntracedCalls):
     """Mixed into `InstaGAN` before `keras.Model` on the PyTorch backend."""
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.jit_networks = False
-
     def make_train_function(self, force=False):
         """Keras' PyTorch train function, with the batch as tensors: `train_on_batch` passes NumPy
         arrays through as they are."""
