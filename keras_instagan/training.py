@@ -485,6 +485,14 @@ class JaxDataParallel:
         return self.distribution.scope()
 
 
+def fit_scope(strategy):
+    """What `fit` runs inside: JAX's data parallelism shards each batch inside its scope; a
+    `tf.distribute` strategy's scope must stay out, since a variable created there by a callback
+    (saving weights creates some) is initialised by a collective broadcast that the workers without
+    that callback (all but the chief) never join, and the chief waits for them."""
+    return strategy.scope() if isinstance(strategy, JaxDataParallel) else contextlib.nullcontext()
+
+
 def make_strategy(args):
     """The strategy of `--strategy` (`tf.distribute` on TensorFlow, `JaxDataParallel` for `mirrored` on
     JAX, `OneDevice` otherwise) and whether this process writes the run directory."""
@@ -685,7 +693,7 @@ def train(args, started=None):
         except ImportError:
             pass
     try:
-        with strategy.scope():  # JAX's data parallelism shards each batch inside its scope
+        with fit_scope(strategy):
             model.fit(
                 dataset,
                 epochs=epochs,

@@ -198,6 +198,13 @@ def start_cluster(run_root, log_name):
     ]
 
 
+def logs_tail(run_root, log_name):
+    """The last lines of each worker's log, for a failure message."""
+    return "\n".join(
+        f"--- worker {i}:\n" + (run_root / f"{log_name}_{i}.log").read_text()[-2500:] for i in range(2)
+    )
+
+
 @pytest.mark.slow
 def test_killed_worker_resumes_from_backup(tmp_path):
     """Kill worker 1 during epoch 2, stop the cluster, restart both: training continues at epoch 2 from
@@ -209,7 +216,7 @@ def test_killed_worker_resumes_from_backup(tmp_path):
         deadline = time.time() + 600
         while not marker.exists() and time.time() < deadline and workers[0].poll() is None:
             time.sleep(0.2)
-        assert marker.exists(), (tmp_path / "first_0.log").read_text()[-3000:]
+        assert marker.exists(), logs_tail(tmp_path, "first")
         time.sleep(1.0)  # into epoch 2
         assert workers[1].poll() is None, (
             "worker 1 finished before it could be killed: make the epochs longer"
@@ -229,7 +236,7 @@ def test_killed_worker_resumes_from_backup(tmp_path):
     finally:
         stop(workers)
     log = (tmp_path / "second_0.log").read_text()
-    assert all(w.returncode == 0 for w in workers), log[-3000:]
+    assert all(w.returncode == 0 for w in workers), logs_tail(tmp_path, "second")
     assert "resuming from the last backup" in log
     assert "Epoch 1/2" not in log and "Epoch 2/2" in log
 
