@@ -12,6 +12,7 @@ _HOMES = {
     "InstaGAN": "keras_instagan.model",
     "NLayerDiscriminator": "keras_instagan.networks",
     "ResnetGenerator": "keras_instagan.networks",
+    "SetAndImageDiscriminator": "keras_instagan.networks",
     "SetDiscriminator": "keras_instagan.networks",
     "SetGenerator": "keras_instagan.networks",
 }

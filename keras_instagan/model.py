@@ -89,7 +89,9 @@ class InstaGAN(backend_trainer(), keras.Model):
             merged into one channel). The baselines translate all slots in one step: `ins_per` is
             set to `ins_max` (1 for "resnet_seg", whose one slot is the union).
         netD: "set" (InstaGAN), "set_union" (its image stream also sees the masks' union; this
-            library's variant, `networks.SetDiscriminator`) or "basic" (CycleGAN's PatchGAN).
+            library's variant, `networks.SetDiscriminator`), "set_image" (InstaGAN's beside an
+            image-only PatchGAN, each judging every patch; this library's variant,
+            `networks.SetAndImageDiscriminator`) or "basic" (CycleGAN's PatchGAN).
     """
 
     def __init__(

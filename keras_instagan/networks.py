@@ -379,8 +379,42 @@ class NLayerDiscriminator(keras.Model):
         }
 
 
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SetAndImageDiscriminator(keras.Model):
+    """`netD="set_image"` (this library's variant): InstaGAN's `SetDiscriminator` and, beside it,
+    CycleGAN's image-only PatchGAN (`NLayerDiscriminator`), both judging every patch.
+
+    `D([image, masks])` → `(B, H/2^L − 2, W/2^L − 2, 2)`: channel 0 the set discriminator's patch map
+    (picture with masks), channel 1 the image-only one's (the picture alone; both maps have the same
+    size). The LSGAN terms average over both channels, so a translation must look real as a pair and
+    as a picture: a picture that keeps the source shape under turned masks is caught by the second
+    head even where the first accepts the pair.
+
+    Args:
+        ndf: base width of both heads.
+        n_layers: stride-2 layers of both heads.
+    """
+
+    def __init__(self, ndf=64, n_layers=3, **kwargs):
+        super().__init__(**kwargs)
+        self.ndf, self.n_layers = int(ndf), int(n_layers)
+        with keras.name_scope(self.name):  # variable paths D_A/pair/..., D_A/picture/...
+            self.pair = SetDiscriminator(self.ndf, self.n_layers, name="pair")
+            self.picture = NLayerDiscriminator(self.ndf, self.n_layers, name="picture")
+        self.built = True
+
+    def call(self, inputs, training=False):
+        check_inputs(inputs, "SetAndImageDiscriminator", min_size=3 * 2**self.n_layers)
+        return ops.concatenate(
+            [self.pair(inputs, training=training), self.picture(inputs, training=training)], axis=-1
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "ndf": self.ndf, "n_layers": self.n_layers}
+
+
 GENERATORS = ("set", "resnet", "resnet_seg")
-DISCRIMINATORS = ("set", "set_union", "basic")
+DISCRIMINATORS = ("set", "set_union", "set_image", "basic")
 
 
 def make_networks(netG, netD, ngf, ndf, n_blocks, n_layers, name_suffix):
@@ -388,8 +422,9 @@ def make_networks(netG, netD, ngf, ndf, n_blocks, n_layers, name_suffix):
 
     `netG`: "set" (InstaGAN), "resnet" (CycleGAN), "resnet_seg" (CycleGAN+Seg: masks merged into one
     extra channel). `netD`: "set" (InstaGAN), "set_union" (InstaGAN's, its image stream also seeing the
-    masks' union: `SetDiscriminator(see_union=True)`) or "basic" (PatchGAN; it sees the merged mask
-    exactly when the generator does). Returns `(G_<suffix>, D_<suffix>)`.
+    masks' union: `SetDiscriminator(see_union=True)`), "set_image" (InstaGAN's beside an image-only
+    PatchGAN: `SetAndImageDiscriminator`) or "basic" (PatchGAN; it sees the merged mask exactly when
+    the generator does). Returns `(G_<suffix>, D_<suffix>)`.
     """
     if netG not in GENERATORS:
         raise ValueError(f"netG must be one of {GENERATORS}; got {netG!r}.")
@@ -402,9 +437,10 @@ def make_networks(netG, netD, ngf, ndf, n_blocks, n_layers, name_suffix):
         if netG == "set"
         else ResnetGenerator(ngf, n_blocks, merge_masks=merge, name=g_name)
     )
-    discriminator = (
-        SetDiscriminator(ndf, n_layers, see_union=netD == "set_union", name=d_name)
-        if netD in ("set", "set_union")
-        else NLayerDiscriminator(ndf, n_layers, merge_masks=merge, name=d_name)
-    )
+    if netD == "set_image":
+        discriminator = SetAndImageDiscriminator(ndf, n_layers, name=d_name)
+    elif netD in ("set", "set_union"):
+        discriminator = SetDiscriminator(ndf, n_layers, see_union=netD == "set_union", name=d_name)
+    else:
+        discriminator = NLayerDiscriminator(ndf, n_layers, merge_masks=merge, name=d_name)
     return generator, discriminator

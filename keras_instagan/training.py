@@ -157,10 +157,11 @@ def parser(description=__doc__):
     )
     p.add_argument(
         "--netD",
-        choices=("set", "set_union", "basic"),
+        choices=("set", "set_union", "set_image", "basic"),
         default="set",
         help="discriminator: set (InstaGAN), set_union (InstaGAN's, its image stream also seeing the "
-        "union of the masks; this library's variant) or basic (CycleGAN's PatchGAN)",
+        "union of the masks), set_image (InstaGAN's beside an image-only PatchGAN; both this "
+        "library's variants) or basic (CycleGAN's PatchGAN)",
     )
     p.add_argument("--lambda_A", type=float, default=10.0, help="cycle weight A→B→A")
     p.add_argument("--lambda_B", type=float, default=10.0, help="cycle weight B→A→B")

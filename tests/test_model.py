@@ -313,6 +313,19 @@ def test_baselines_train_in_one_step_and_translate(rng, netG, netD):
     assert (clone.netG, clone.netD, clone.steps) == (netG, netD, 1)
 
 
+@pytest.mark.backends("tensorflow", "torch")  # an eager step (JAX steps inside `fit` only)
+def test_set_and_image_discriminators_train_both_heads(rng):
+    """`netD="set_image"`: one iteration updates both heads of each discriminator (the pair's and the
+    picture's) and the generators, and the model's config keeps the choice."""
+    model = tiny(netD="set_image")
+    before = snapshot(model)
+    model.train_step(batch(rng))
+    moved = changed(before, model)
+    for head in ("D_A/pair", "D_A/picture", "D_B/pair", "D_B/picture", "G_A"):
+        assert any(path.startswith(head) for path in moved), head
+    assert InstaGAN.from_config(model.get_config()).netD == "set_image"
+
+
 def test_cyclegan_losses_leave_the_passed_through_masks_out(rng):
     model = tiny(netG="resnet", netD="basic")
     x = ops.convert_to_tensor(random_image(rng, 2, SIZE, SIZE))

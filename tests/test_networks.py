@@ -6,7 +6,13 @@ import pytest
 import tensorflow as tf
 from utils import max_diff, numpy, random_image, random_masks
 
-from keras_instagan import NLayerDiscriminator, ResnetGenerator, SetDiscriminator, SetGenerator
+from keras_instagan import (
+    NLayerDiscriminator,
+    ResnetGenerator,
+    SetAndImageDiscriminator,
+    SetDiscriminator,
+    SetGenerator,
+)
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +265,26 @@ def test_baseline_networks_save_and_reload(rng, tmp_path):
             keras.tree.flatten(loaded([image, masks])), keras.tree.flatten(model([image, masks]))
         ):
             assert max_diff(got, want) == 0.0
+
+
+def test_set_and_image_discriminator_judges_the_pair_and_the_picture_alone(rng, tmp_path):
+    """`netD="set_image"`: channel 0 is a set discriminator's verdict (order and empty slots do not
+    matter), channel 1 an image-only PatchGAN's (the masks do not matter at all); it saves."""
+    keras.utils.set_random_seed(2)
+    judge = SetAndImageDiscriminator(ndf=4)
+    image = random_image(rng, 2, 32, 32)
+    masks = random_masks(rng, 2, 32, 32, 3, empty={(1, 2)})
+    verdict = keras.ops.convert_to_numpy(judge([image, masks]))
+    assert verdict.shape == (2, 2, 2, 2)
+    assert max_diff(verdict[..., :1], judge.pair([image, masks])) == 0.0
+    assert max_diff(verdict[..., 1:], judge.picture([image, masks])) == 0.0
+    assert max_diff(judge([image, masks[..., [2, 0, 1]]]), verdict) <= 1e-5
+    other = keras.ops.convert_to_numpy(judge([image, random_masks(rng, 2, 32, 32, 3)]))
+    assert max_diff(other[..., 1], verdict[..., 1]) == 0.0 and max_diff(other[..., 0], verdict[..., 0]) > 1e-4
+    judge.save(tmp_path / "judge.keras")
+    loaded = keras.saving.load_model(tmp_path / "judge.keras")
+    assert type(loaded) is SetAndImageDiscriminator
+    assert max_diff(loaded([image, masks]), verdict) == 0.0
 
 
 def test_union_discriminator_is_a_set_function_that_sees_the_union_with_the_image(rng, tmp_path):
