@@ -250,8 +250,10 @@ print(json.dumps({{"steps": [steps_first, steps_second], "epochs": [int(r["epoch
 def test_jax_data_parallel_update_equals_one_device():
     """`--strategy mirrored` on JAX (`training.JaxDataParallel`) over 2 CPU devices makes the update of
     one device at the same global batch (2 samples, one per device; sample 2 has an empty slot), within
-    1e-4 of each network's update; in float64 (JAX's x64 mode), so that no ReLU input near zero
-    falls on the other side by float32 rounding. A batch size that does not split evenly is refused."""
+    1e-8 of each network's update (issue #28 asks 1e-4; measured ≤ 1e-12); in float64 (`backend_step.use_float64`, with Keras' float32
+    `mean` and `tanh` replaced), so that no ReLU input near zero falls on the other side by float32
+    rounding: with Keras' own, some initial weights gave 4e-3. A batch size that does not split
+    evenly is refused."""
     pytest.importorskip("jax")
     out = run_backend(
         "jax",
@@ -260,7 +262,9 @@ import json, os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 os.environ["JAX_ENABLE_X64"] = "1"
 import keras, numpy as np
-keras.config.set_floatx("float64")
+from backend_step import use_float64
+use_float64()
+keras.utils.set_random_seed(0)
 from keras_instagan import InstaGAN
 from keras_instagan.training import OneDevice, TrainingError, make_strategy, options
 from utils import random_image, random_masks
@@ -307,4 +311,4 @@ print(json.dumps({"replicas": parallel.num_replicas_in_sync, "refused": refused,
     assert "--batch_size 3" in result["refused"] and "2 local JAX devices" in result["refused"]
     assert "NamedSharding" in result["sharding"], result["sharding"]  # the variables are replicated
     for network, error in result["errors"].items():
-        assert error <= 1e-4, (network, error)
+        assert error <= 1e-8, (network, error)
