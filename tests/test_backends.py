@@ -250,10 +250,10 @@ print(json.dumps({{"steps": [steps_first, steps_second], "epochs": [int(r["epoch
 def test_jax_data_parallel_update_equals_one_device():
     """`--strategy mirrored` on JAX (`training.JaxDataParallel`) over 2 CPU devices makes the update of
     one device at the same global batch (2 samples, one per device; sample 2 has an empty slot), within
-    1e-8 of each network's update (issue #28 asks 1e-4; measured ≤ 1e-12); in float64 (`backend_step.use_float64`, with Keras' float32
-    `mean` and `tanh` replaced), so that no ReLU input near zero falls on the other side by float32
-    rounding: with Keras' own, some initial weights gave 4e-3. A batch size that does not split
-    evenly is refused."""
+    1e-8 of each network's update (issue #28 asks 1e-4; measured ≤ 1e-12). In float64
+    (`backend_step.use_float64`, with Keras' float32 `mean` and `tanh` replaced), so that no ReLU
+    input near zero falls on the other side by float32 rounding: with Keras' own, some initial
+    weights gave 4e-3. A batch size that does not split evenly is refused."""
     pytest.importorskip("jax")
     out = run_backend(
         "jax",
