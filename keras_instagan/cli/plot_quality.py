@@ -2,12 +2,15 @@
 
     python plot_quality.py --run checkpoints/shapes_instagan                     # one run
     python plot_quality.py --run RUN_A RUN_B --label InstaGAN CycleGAN+Seg --out docs/figures/quality
+    python plot_quality.py --run RUN_A RUN_B --table 10 50 100                   # a Markdown table
 
 Reads the scores that `train.py --eval_every K` writes into each run's `log.csv`
 (`callbacks.QualityLog`: `shape_instances_AtoB`, `classification_BtoA`, ...) and the `seconds` of
 each epoch; training minutes are the running sum of `seconds` (the evaluation itself not counted).
 Writes one PNG per score, A→B and B→A side by side, one line per run: `OUT_<score>.png`. Needs
-matplotlib (the `dev` and `notebooks` extras).
+matplotlib (the `dev` and `notebooks` extras). With `--table EPOCH ...` it prints instead a Markdown
+table of the main scores at those epochs and at each run's last scored epoch, one row per epoch and
+run, each cell A→B / B→A.
 """
 
 import argparse
@@ -27,6 +30,12 @@ SCORES = (
     ("fid", "FID (domain-classifier features) ↓"),
 )
 DIRECTIONS = (("AtoB", "A→B"), ("BtoA", "B→A"))
+TABLE_SCORES = (  # (score, column title, decimals)
+    ("background_error", "bg err ↓", 2),
+    ("shape_instances", "shape inst ↑", 3),
+    ("shape_painted", "shape painted ↑", 3),
+    ("classification", "cls ↑", 3),
+)
 
 
 def read_curves(run_dir):
@@ -42,6 +51,38 @@ def read_curves(run_dir):
             if not math.isnan(value):
                 curves.setdefault(column, []).append((minutes, value))
     return curves
+
+
+def scored_epochs(run_dir):
+    """`[(epoch, minutes, row), ...]` for the epochs of `<run_dir>/log.csv` that carry scores
+    (`shape_instances_AtoB` not empty or NaN); minutes as in `read_curves`."""
+    scored, minutes = [], 0.0
+    for row in RunDirectory(run_dir).read_log():
+        minutes += float(row.get("seconds") or 0) / 60
+        value = row.get("shape_instances_AtoB")
+        if value not in (None, "") and not math.isnan(float(value)):
+            scored.append((int(row["epoch"]), minutes, row))
+    return scored
+
+
+def table(runs, labels, epochs):
+    """A Markdown table of `TABLE_SCORES` at `epochs` and at each run's last scored epoch."""
+    scored = [scored_epochs(run) for run in runs]
+    wanted = set(epochs) | {rows[-1][0] for rows in scored if rows}
+    lines = [
+        "| epoch | run | training min | " + " | ".join(title for _, title, _ in TABLE_SCORES) + " |",
+        "|---" * (3 + len(TABLE_SCORES)) + "|",
+    ]
+    for epoch in sorted(wanted):
+        for label, rows in zip(labels, scored):
+            for e, minutes, row in rows:
+                if e == epoch:
+                    cells = [
+                        " / ".join(f"{float(row[f'{score}_{d}']):.{decimals}f}" for d, _ in DIRECTIONS)
+                        for score, _, decimals in TABLE_SCORES
+                    ]
+                    lines.append(f"| {epoch} | {label} | {minutes:.1f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def plot(runs, labels, out):
@@ -79,10 +120,26 @@ def main(argv=None):
     p.add_argument("--run", nargs="+", required=True, help="run directories written by train.py")
     p.add_argument("--label", nargs="+", help="a name per run (default: folder names)")
     p.add_argument("--out", default="quality", help="path prefix of the PNG files")
+    p.add_argument(
+        "--table",
+        nargs="+",
+        type=int,
+        metavar="EPOCH",
+        help="print a Markdown table of the scores at these epochs (and each run's last) instead",
+    )
     args = p.parse_args(argv)
     if args.label and len(args.label) != len(args.run):
         p.error(f"--label needs one name per --run: {len(args.run)} runs, {len(args.label)} labels")
     labels = args.label or [os.path.basename(os.path.normpath(r)) for r in args.run]
+    if args.table:
+        try:
+            text = table(args.run, labels, args.table)
+        except FileNotFoundError as error:
+            sys.exit(f"plot_quality.py: {error}")
+        if text.count("\n") < 2:
+            sys.exit("plot_quality.py: no score in the runs' log.csv (train them with --eval_every K)")
+        print(text)
+        return text
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     try:
         written = plot(args.run, labels, args.out)
