@@ -174,7 +174,7 @@ def test_iteration_equals_tensorflow_iteration(tmp_path, backend, modes):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_iteration_equals_tensorflow_iteration_in_float64(tmp_path, backend):
+def test_iteration_equals_tensorflow_iteration_in_float64(tmp_path, backend, monkeypatch):
     """One iteration without an image pool, eager, in float64 on both (floatx and dtype policy; JAX's
     x64 mode; the Keras operations that compute in float32 on JAX or PyTorch replaced, see
     `backend_step.use_float64`): every weight's update within 1e-6 of TensorFlow's (updates up to
@@ -184,6 +184,9 @@ def test_iteration_equals_tensorflow_iteration_in_float64(tmp_path, backend):
 
     batch = comparison_batch(tmp_path)
     floatx, policy = keras.config.floatx(), keras.config.dtype_policy()
+    # use_float64 sets JAX's x64 mode in os.environ; monkeypatch restores it after the test, so that
+    # the JAX subprocesses of later tests run in float32 again
+    monkeypatch.setenv("JAX_ENABLE_X64", "1")
     use_float64()
     try:
         reference = tiny(run_eagerly=True, pool_size=0)

@@ -38,11 +38,18 @@ TABLE_SCORES = (  # (score, column title, decimals)
 )
 
 
-def read_curves(run_dir):
-    """`{column: [(minutes, value), ...]}` for every scored epoch of `<run_dir>/log.csv`."""
-    curves, minutes = {}, 0.0
+def timed_rows(run_dir):
+    """`(minutes, row)` for each row of `<run_dir>/log.csv`, minutes the running sum of `seconds`."""
+    minutes = 0.0
     for row in RunDirectory(run_dir).read_log():
         minutes += float(row.get("seconds") or 0) / 60
+        yield minutes, row
+
+
+def read_curves(run_dir):
+    """`{column: [(minutes, value), ...]}` for every scored epoch of `<run_dir>/log.csv`."""
+    curves = {}
+    for minutes, row in timed_rows(run_dir):
         for column, text in row.items():
             try:
                 value = float(text)
@@ -55,18 +62,18 @@ def read_curves(run_dir):
 
 def scored_epochs(run_dir):
     """`[(epoch, minutes, row), ...]` for the epochs of `<run_dir>/log.csv` that carry scores
-    (`shape_instances_AtoB` not empty or NaN); minutes as in `read_curves`."""
-    scored, minutes = [], 0.0
-    for row in RunDirectory(run_dir).read_log():
-        minutes += float(row.get("seconds") or 0) / 60
-        value = row.get("shape_instances_AtoB")
-        if value not in (None, "") and not math.isnan(float(value)):
-            scored.append((int(row["epoch"]), minutes, row))
-    return scored
+    (`shape_instances_AtoB` not empty or NaN)."""
+    return [
+        (int(row["epoch"]), minutes, row)
+        for minutes, row in timed_rows(run_dir)
+        if row.get("shape_instances_AtoB") not in (None, "")
+        and not math.isnan(float(row["shape_instances_AtoB"]))
+    ]
 
 
 def table(runs, labels, epochs):
-    """A Markdown table of `TABLE_SCORES` at `epochs` and at each run's last scored epoch."""
+    """A Markdown table of `TABLE_SCORES` at `epochs` and at each run's last scored epoch, as a list
+    of lines (the header's two, then one per epoch and run)."""
     scored = [scored_epochs(run) for run in runs]
     wanted = set(epochs) | {rows[-1][0] for rows in scored if rows}
     lines = [
@@ -82,7 +89,7 @@ def table(runs, labels, epochs):
                         for score, _, decimals in TABLE_SCORES
                     ]
                     lines.append(f"| {epoch} | {label} | {minutes:.1f} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return lines
 
 
 def plot(runs, labels, out):
@@ -133,11 +140,12 @@ def main(argv=None):
     labels = args.label or [os.path.basename(os.path.normpath(r)) for r in args.run]
     if args.table:
         try:
-            text = table(args.run, labels, args.table)
+            lines = table(args.run, labels, args.table)
         except FileNotFoundError as error:
             sys.exit(f"plot_quality.py: {error}")
-        if text.count("\n") < 2:
+        if len(lines) == 2:
             sys.exit("plot_quality.py: no score in the runs' log.csv (train them with --eval_every K)")
+        text = "\n".join(lines)
         print(text)
         return text
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
