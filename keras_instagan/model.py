@@ -253,8 +253,7 @@ class InstaGAN(backend_trainer(), keras.Model):
             "fake_masks_b": -ops.ones_like(masks_a),
             "fake_masks_a": -ops.ones_like(masks_b),
         }
-        for i in range(self.steps):
-            state = self.sequential_step(i, data, state)
+        state = self.run_steps(lambda i, state: self.sequential_step(i, data, state), self.steps, state)
         return self.finish_logs({name: tracker.result() for name, tracker in self.trackers.items()})
 
     def sequential_step(self, i, data, state):

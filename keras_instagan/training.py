@@ -226,6 +226,12 @@ def parser(description=__doc__):
         help="compile the network calls with XLA: faster steps, a longer first step "
         "(--strategy default only)",
     )
+    p.add_argument(
+        "--compilation_cache",
+        help="JAX: keep the compiled training program in this folder (JAX's persistent compilation "
+        "cache), so that a resumed or repeated run skips most of its first step's compilation "
+        "(default: .jax_cache in --checkpoints_dir; 'none' to keep nothing)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--synthetic_count", type=int, default=200, help="synthetic images per domain (without --dataroot)"
@@ -583,6 +589,13 @@ def train(args, started=None):
     started = time.perf_counter() if started is None else started
     strategy, chief = make_strategy(args)  # first: a multi-worker strategy must precede any TF op
     import keras
+
+    if keras.backend.backend() == "jax" and args.compilation_cache != "none":
+        from keras_instagan.trainers.jax import use_compilation_cache
+
+        cache = args.compilation_cache or os.path.join(args.checkpoints_dir, ".jax_cache")
+        use_compilation_cache(cache)
+        print(f"training: JAX's compiled programs are kept in {cache} (--compilation_cache)", flush=True)
 
     import keras_instagan
     from keras_instagan import callbacks

@@ -1,11 +1,12 @@
 """One InstaGAN training iteration on the current Keras backend, for `test_backends.py`.
 
-    KERAS_BACKEND={jax,torch} python tests/backend_step.py DIR {eager,jit,float64}
+    KERAS_BACKEND={jax,torch} python tests/backend_step.py DIR {eager,jit,float64,float64_jit}
 
 reads `DIR/initial.weights.h5` and the batch `DIR/batch.npz`, runs one iteration with SGD
 (`train_on_batch`, eagerly or compiled; PyTorch runs eagerly either way) and writes
 `DIR/<mode>.weights.h5`, then prints the generator optimizer's step count. `float64`: eagerly, in
-float64 (floatx and dtype policy; JAX's x64 mode), without an image pool.
+float64 (floatx and dtype policy; JAX's x64 mode), without an image pool; `float64_jit`: the same
+compiled (on JAX one jitted program, its sequential steps one loop).
 """
 
 import os
@@ -69,13 +70,14 @@ def tiny(run_eagerly, pool_size=OPTIONS["pool_size"]):
 
 
 def main(directory, mode):
-    if mode == "float64":
+    in_float64 = mode.startswith("float64")
+    if in_float64:
         use_float64()
-    model = tiny(run_eagerly=mode != "jit", pool_size=0 if mode == "float64" else OPTIONS["pool_size"])
+    model = tiny(run_eagerly=not mode.endswith("jit"), pool_size=0 if in_float64 else OPTIONS["pool_size"])
     model.load_weights(os.path.join(directory, "initial.weights.h5"))
     batch = np.load(os.path.join(directory, "batch.npz"))
     x = tuple((batch[f"image_{d}"], batch[f"masks_{d}"]) for d in "ab")
-    if mode == "float64":
+    if in_float64:
         x = keras.tree.map_structure(lambda a: a.astype("float64"), x)
     model.train_on_batch(x=x)
     model.save_weights(os.path.join(directory, f"{mode}.weights.h5"))

@@ -173,12 +173,13 @@ def test_iteration_equals_tensorflow_iteration(tmp_path, backend, modes):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_iteration_equals_tensorflow_iteration_in_float64(tmp_path, backend, monkeypatch):
-    """One iteration without an image pool, eager, in float64 on both (floatx and dtype policy; JAX's
-    x64 mode; the Keras operations that compute in float32 on JAX or PyTorch replaced, see
-    `backend_step.use_float64`): every weight's update within 1e-6 of TensorFlow's (updates up to
-    about 0.8; measured 2e-9 to 4e-9 on both)."""
+@pytest.mark.parametrize("backend, mode", [("jax", "float64"), ("jax", "float64_jit"), ("torch", "float64")])
+def test_iteration_equals_tensorflow_iteration_in_float64(tmp_path, backend, mode, monkeypatch):
+    """One iteration without an image pool, in float64 on both (floatx and dtype policy; JAX's x64
+    mode; the Keras operations that compute in float32 on JAX or PyTorch replaced, see
+    `backend_step.use_float64`): every weight's update within 1e-6 of TensorFlow's eager one
+    (updates up to about 0.8; measured 2e-9 to 4e-9 on both). On JAX eagerly and as the one jitted
+    program (its two sequential steps one `fori_loop`, the CPU's convolution forms)."""
     pytest.importorskip(backend)
     from backend_step import use_float64
 
@@ -196,10 +197,10 @@ def test_iteration_equals_tensorflow_iteration_in_float64(tmp_path, backend, mon
             (batch[f"image_{d}"].astype("float64"), batch[f"masks_{d}"].astype("float64")) for d in "ab"
         )
         reference.train_on_batch(x=data)
-        steps = run_backend(backend, os.path.join(HERE, "backend_step.py"), str(tmp_path), "float64")
+        steps = run_backend(backend, os.path.join(HERE, "backend_step.py"), str(tmp_path), mode)
         assert steps.strip().splitlines()[-1] == "2"
         other = tiny(run_eagerly=True, pool_size=0)
-        other.load_weights(tmp_path / "float64.weights.h5")
+        other.load_weights(tmp_path / f"{mode}.weights.h5")
         for name in NETWORKS:
             for before, expected, actual in zip(
                 initial[name], getattr(reference, name).weights, getattr(other, name).weights
@@ -216,13 +217,16 @@ def test_iteration_equals_tensorflow_iteration_in_float64(tmp_path, backend, mon
 @pytest.mark.parametrize("backend", [pytest.param("jax", marks=pytest.mark.slow), "torch"])
 def test_training_run_resumes_and_loads_without_tensorflow(tmp_path, backend):
     """`training.train` on the synthetic data with TensorFlow unimportable: one epoch, then continued
-    for a second from `state/` (the optimizer's step count goes on), then `InstaGAN.from_run`."""
+    for a second from `state/` (the optimizer's step count goes on), then `InstaGAN.from_run`. On JAX
+    the compiled iteration is kept in the checkpoints folder's cache (every program kept here: the
+    tiny one compiles in under a second) and the continued run loads it from there."""
     pytest.importorskip(backend)
     out = run_backend(
         backend,
         f"""
-import json, sys
+import json, os, sys
 sys.modules["tensorflow"] = None  # any import of TensorFlow now fails
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 import numpy as np
 from keras_instagan import InstaGAN
 from keras_instagan.training import options, train
@@ -231,6 +235,10 @@ tiny = dict(checkpoints_dir={str(tmp_path)!r}, name={backend!r}, ngf=4, ndf=4, n
             ins_per=1, synthetic_count=4, eval_samples=4, judge_count=8, grid_rows=1, niter_decay=0)
 first = train(options(niter=1, **tiny))
 steps_first = int(first.model.g_optimizer.iterations)
+hits = []
+if {backend!r} == "jax":
+    import jax
+    jax.monitoring.register_event_listener(lambda event, **_: hits.append(event))
 second = train(options(niter=2, continue_train=True, **tiny))
 steps_second = int(second.model.g_optimizer.iterations)
 loaded = InstaGAN.from_run(second.run.path)
@@ -239,7 +247,8 @@ masks[0, 8:20, 8:20, 0] = 1.0
 fake, fake_masks = loaded.translate(image, masks)
 rows = second.run.read_log()
 print(json.dumps({{"steps": [steps_first, steps_second], "epochs": [int(r["epoch"]) for r in rows],
-                  "shape": list(fake.shape), "finite": bool(np.isfinite(fake).all())}}))
+                  "shape": list(fake.shape), "finite": bool(np.isfinite(fake).all()),
+                  "cache_hits": hits.count("/jax/compilation_cache/cache_hits")}}))
 """,
         timeout=1500,
     )
@@ -247,6 +256,10 @@ print(json.dumps({{"steps": [steps_first, steps_second], "epochs": [int(r["epoch
     assert 0 < result["steps"][0] < result["steps"][1] <= 2 * result["steps"][0]
     assert result["epochs"] == [1, 2]
     assert result["shape"] == [1, 32, 32, 3] and result["finite"]
+    if backend == "jax":
+        iterations = [name for name in os.listdir(tmp_path / ".jax_cache") if name.startswith("jit_traced")]
+        assert len(iterations) == 1  # both runs' iteration: compiled once, then loaded
+        assert result["cache_hits"] >= 1
 
 
 @pytest.mark.slow

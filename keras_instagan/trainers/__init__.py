@@ -1,6 +1,6 @@
 """The machinery that runs `InstaGAN`'s training step, one class per Keras backend.
 
-The step's GAN math (`keras_instagan.model`) calls `network_call`, `compiled_update`,
+The step's GAN math (`keras_instagan.model`) calls `run_steps`, `network_call`, `compiled_update`,
 `value_and_gradients`, `apply_gradients`, `run_if`, `sum_over_replicas` and `finish_logs`; each
 backend implements them in a class mixed into `InstaGAN`: TensorFlow, JAX and PyTorch.
 """

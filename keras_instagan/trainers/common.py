@@ -29,6 +29,12 @@ class UntracedCalls:
         build_from_data(self, x)
         return super().fit(x, *args, **kwargs)
 
+    def run_steps(self, step, steps, state):
+        """`state = step(i, state)` for `i` in `range(steps)`, `i` a Python int."""
+        for i in range(steps):
+            state = step(i, state)
+        return state
+
     def sum_over_replicas(self, x):
         """The global batch is in view: the identity."""
         return x

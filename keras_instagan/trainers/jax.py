@@ -8,7 +8,8 @@ each iteration. Inside, the step's GAN math (`keras_instagan.model`) runs unchan
 spectral-norm power iteration, image-pool write and metric update becomes a new value in the scope,
 and the iteration returns them all. With `run_eagerly=False` (the default) that function is one
 `jax.jit` program per iteration: every sequential step, both generator updates and the
-discriminator updates, compiled together by XLA. On a CPU it is traced inside
+discriminator updates, compiled together by XLA. The sequential steps are one `jax.lax.fori_loop`
+(`run_steps`), so XLA compiles one step's updates once, not once per step. On a CPU it is traced inside
 `kernels.xla_kernels()`: the forms of the strided, transposed and 3×3 convolutions whose gradients
 XLA's CPU backend computes fastest, as on TensorFlow with `jit_compile=True`; on a GPU XLA's own
 convolutions stay.
@@ -23,6 +24,7 @@ convolutions stay.
 """
 
 import contextlib
+import os
 
 import jax
 import keras
@@ -32,12 +34,22 @@ from keras_instagan.kernels import xla_kernels
 from keras_instagan.trainers.common import UntracedCalls
 
 
+def use_compilation_cache(directory):
+    """Keep the programs JAX compiles (those that took over a second) in `directory`, JAX's
+    persistent compilation cache, unless a cache folder is already set (`JAX_COMPILATION_CACHE_DIR`
+    or `jax.config`). A later process that traces the same program (a resumed run, a repeat) then
+    loads it instead of compiling it; JAX reads the setting at its first compilation."""
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", os.path.abspath(directory))
+
+
 class JaxTrainer(UntracedCalls):
     """Mixed into `InstaGAN` before `keras.Model` on the JAX backend."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._scope = None
+        self._jitted = False
 
     def _own_optimizer_variables(self):
         return [
@@ -80,8 +92,12 @@ class JaxTrainer(UntracedCalls):
             forms = xla_kernels if jax.default_backend() == "cpu" else contextlib.nullcontext
 
             def traced(state, own_values, data):
-                with forms():
-                    return self._stateless_iteration(state, own_values, data)
+                self._jitted = True
+                try:
+                    with forms():
+                        return self._stateless_iteration(state, own_values, data)
+                finally:
+                    self._jitted = False
 
             iteration = jax.jit(traced, donate_argnums=(0, 1))
 
@@ -100,6 +116,31 @@ class JaxTrainer(UntracedCalls):
 
     def _all_variables(self):
         return [v for group in self._keras_state_variables() for v in group] + self._own_optimizer_variables()
+
+    def run_steps(self, step, steps, state):
+        """`state = step(i, state)` for `i` in `range(steps)`. In the jitted iteration one
+        `jax.lax.fori_loop` (`i` traced) whose carry is every variable's value and the step's state,
+        so XLA compiles the step once however many steps there are; eagerly a Python loop."""
+        if not self._jitted or steps == 1:
+            return super().run_steps(step, steps, state)
+        variables = self._all_variables()
+        outer = self._scope
+
+        def body(i, carry):
+            values, state = carry
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as inner:
+                self._scope = inner
+                try:
+                    state = step(i, state)
+                finally:
+                    self._scope = outer
+                values = [inner.get_current_value(v) for v in variables]
+            return values, state
+
+        values, state = jax.lax.fori_loop(0, steps, body, (self._current_values(variables), state))
+        for v, value in zip(variables, values):
+            outer.add_update((v, value))
+        return state
 
     def value_and_gradients(self, loss_function, variables):
         """`loss_function()` → `(loss, aux)`; returns `loss, aux` and the gradients of `loss` for

@@ -65,6 +65,12 @@ class TensorFlowTrainer:
         if not self.built:
             super()._maybe_symbolic_build(iterator, data_batch)
 
+    def run_steps(self, step, steps, state):
+        """`state = step(i, state)` for `i` in `range(steps)`, `i` a Python int."""
+        for i in range(steps):
+            state = step(i, state)
+        return state
+
     def sum_over_replicas(self, x):
         """Sum over the replicas of the current `tf.distribute` strategy (identity on one device)."""
         return tf.distribute.get_replica_context().all_reduce("SUM", x)
