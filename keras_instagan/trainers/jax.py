@@ -9,10 +9,10 @@ spectral-norm power iteration, image-pool write and metric update becomes a new 
 and the iteration returns them all. With `run_eagerly=False` (the default) that function is one
 `jax.jit` program per iteration: every sequential step, both generator updates and the
 discriminator updates, compiled together by XLA. The sequential steps are one `jax.lax.fori_loop`
-(`run_steps`), so XLA compiles one step's updates once, not once per step. On a CPU it is traced inside
-`kernels.xla_kernels()`: the forms of the strided, transposed and 3×3 convolutions whose gradients
-XLA's CPU backend computes fastest, as on TensorFlow with `jit_compile=True`; on a GPU XLA's own
-convolutions stay.
+(`run_steps`), so XLA compiles one step's updates once, not once per step. On a CPU it is traced
+inside `kernels.xla_kernels()`: the forms of the strided, transposed and 3×3 convolutions whose
+gradients XLA's CPU backend computes fastest, as on TensorFlow with `jit_compile=True`; on a GPU
+XLA's own convolutions stay.
 
 - `value_and_gradients` differentiates with `jax.value_and_grad` through a nested scope in which the
   differentiated variables take the traced values; the updates the loss function makes to other
