@@ -89,11 +89,14 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
             "--grid",
             "3",
             "--discriminators",
+            "--cycle_pull",
         ]
     )
     with open(out + ".json") as f:
         saved = json.load(f)
     assert list(saved["discriminator_verdicts"]) == ["InstaGAN", "CycleGAN+Seg"]
+    assert list(saved["cycle_pull"]) == ["InstaGAN", "CycleGAN+Seg"]
+    assert list(saved["cycle_pull"]["InstaGAN"]) == ["AtoB", "BtoA"]
     assert list(saved["results"]) == ["input unchanged", "real target", "InstaGAN", "CycleGAN+Seg"]
     for direction in ("AtoB", "BtoA"):  # 32-pixel samples shown in 96-pixel cells, a label row on top
         with Image.open(f"{out}_{direction}.png") as grid:
@@ -128,6 +131,35 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
     assert saved["judges"]["features"]["passed"]
     assert "Command: `python evaluate.py --run" in table
     assert table.count("| InstaGAN | D_") == 2 and table.count("| CycleGAN+Seg | D_") == 2
+    assert "| InstaGAN | BtoA | " in table and "### Cycle pull" in table
+
+
+class RightHalfGivenUp:
+    """A stand-in translator for `cycle_pull`: the image unchanged, every mask's right half dropped."""
+
+    def translate(self, image, masks, direction):
+        kept = masks.copy()
+        kept[:, :, masks.shape[2] // 2 :, :] = -1.0
+        return image.copy(), kept
+
+
+def test_cycle_pull_compares_the_cycle_with_and_without_what_was_given_up():
+    (images_a, masks_a), (images_b, masks_b) = shapes.load(6, 32, 4, seed=3)
+    data = {"A": (images_a, masks_a), "B": (images_b, masks_b)}
+    pulls = evaluation.cycle_pull(RightHalfGivenUp(), data, batch_size=4)
+    for direction, side in (("AtoB", "A"), ("BtoA", "B")):
+        images, masks = data[side]
+        union = (masks > 0).any(-1)
+        given_up = union & (np.arange(32) >= 16)[None, None, :]
+        pull = pulls[direction]
+        assert abs(pull["given_up"] - given_up.sum() / union.sum()) < 1e-6
+        assert 0.2 < pull["given_up"] < 0.8
+        # the identity translator reconstructs what it kept exactly; the cleaned pixels are repainted
+        # in the background's colour, so the cycle misses the object's colour there and only there
+        assert pull["region_kept"] == 0.0 and pull["image_kept"] == 0.0
+        assert pull["region_cleaned"] > 0.1
+        region_total = pull["region_cleaned"] * given_up.sum()
+        assert abs(pull["image_cleaned"] * images[..., 0].size - region_total) < 1e-3 * region_total
 
 
 def test_discriminator_verdicts_are_the_discriminators_mean_verdicts():

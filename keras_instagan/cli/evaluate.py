@@ -93,6 +93,12 @@ def parse_args(argv=None):
         help="also ask each run's discriminators what they call real "
         "(evaluation.discriminator_verdicts): whether they check that a picture agrees with its masks",
     )
+    p.add_argument(
+        "--cycle_pull",
+        action="store_true",
+        help="also measure whether the cycle term rewards each run for keeping the parts of the source "
+        "objects its translation gives up (evaluation.cycle_pull)",
+    )
     args = p.parse_args(argv)
     if args.label and len(args.label) != len(args.run):
         p.error(f"--label needs one name per --run: {len(args.run)} runs, {len(args.label)} labels")
@@ -248,7 +254,7 @@ def main(argv=None):
                 flush=True,
             )
 
-    results, models, verdicts = {}, [], {}
+    results, models, verdicts, pulls = {}, [], {}, {}
     for direction in evaluation.SIDES:
         for name, row in judges.reference(data, direction).items():
             results.setdefault(name, {"info": {}})[direction] = row
@@ -276,6 +282,11 @@ def main(argv=None):
                 verdicts[label] = evaluation.discriminator_verdicts(model, data)
             else:
                 print(f"evaluate.py: {label}: no trained D_A and D_B in {run}: no verdicts", flush=True)
+        if args.cycle_pull:
+            if set(directions) == set(evaluation.SIDES):
+                pulls[label] = evaluation.cycle_pull(model, data)
+            else:
+                print(f"evaluate.py: {label}: the cycle needs both generators: no cycle pull", flush=True)
 
     columns = (
         ("netG", "netG"),
@@ -304,6 +315,8 @@ def main(argv=None):
         text += ["", f"### {direction}", "", evaluation.markdown_table(results, direction, columns)]
     if verdicts:
         text += ["", "### Discriminator verdicts (1 = real)", "", evaluation.verdict_table(verdicts)]
+    if pulls:
+        text += ["", "### Cycle pull (evaluation.cycle_pull)", "", evaluation.cycle_pull_table(pulls)]
     markdown = "\n".join(text) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + ".json", "w") as f:
@@ -314,6 +327,7 @@ def main(argv=None):
                 "count": args.count,
                 "results": results,
                 **({"discriminator_verdicts": verdicts} if args.discriminators else {}),
+                **({"cycle_pull": pulls} if args.cycle_pull else {}),
                 "judges": {
                     key: {"value": value, "passed": passed} for key, (value, passed) in checks.items()
                 },
