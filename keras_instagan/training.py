@@ -593,8 +593,9 @@ def train(args, started=None):
     if keras.backend.backend() == "jax" and args.compilation_cache != "none":
         from keras_instagan.trainers.jax import use_compilation_cache
 
-        cache = args.compilation_cache or os.path.join(args.checkpoints_dir, ".jax_cache")
-        use_compilation_cache(cache)
+        cache = use_compilation_cache(
+            args.compilation_cache or os.path.join(args.checkpoints_dir, ".jax_cache")
+        )
         print(f"training: JAX's compiled programs are kept in {cache} (--compilation_cache)", flush=True)
 
     import keras_instagan

@@ -38,9 +38,11 @@ def use_compilation_cache(directory):
     """Keep the programs JAX compiles (those that took over a second) in `directory`, JAX's
     persistent compilation cache, unless a cache folder is already set (`JAX_COMPILATION_CACHE_DIR`
     or `jax.config`). A later process that traces the same program (a resumed run, a repeat) then
-    loads it instead of compiling it; JAX reads the setting at its first compilation."""
+    loads it instead of compiling it; JAX reads the setting at its first compilation. Returns the
+    cache folder in use."""
     if not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", os.path.abspath(directory))
+    return jax.config.jax_compilation_cache_dir
 
 
 class JaxTrainer(UntracedCalls):
