@@ -1,5 +1,6 @@
-"""What the JAX and PyTorch trainers share: building an unbuilt model from its training data, and
-the step's calls that need no tracing machinery there."""
+"""What the trainers share: the sequential steps as a Python loop (every backend's `Trainer`),
+building an unbuilt model from its training data, and the step's calls that need no tracing
+machinery on JAX and PyTorch (`UntracedCalls`)."""
 
 import keras
 from keras import ops
@@ -18,7 +19,17 @@ def build_from_data(model, x):
         model.build(keras.tree.map_structure(lambda a: tuple(a.shape), x[0][0]))
 
 
-class UntracedCalls:
+class Trainer:
+    """The base of every backend's trainer class."""
+
+    def run_steps(self, step, steps, state):
+        """`state = step(i, state)` for `i` in `range(steps)`, `i` a Python int."""
+        for i in range(steps):
+            state = step(i, state)
+        return state
+
+
+class UntracedCalls(Trainer):
     """The trainer methods JAX and PyTorch share; mixed in before `keras.Model`. The step sees the
     global batch (one device, or JAX's `DataParallel`, where XLA adds the cross-device sums) and
     traces nothing itself (JAX compiles the whole iteration as one program, PyTorch runs eagerly), so
@@ -28,12 +39,6 @@ class UntracedCalls:
         """`keras.Model.fit`, after building an unbuilt model from the data (`build_from_data`)."""
         build_from_data(self, x)
         return super().fit(x, *args, **kwargs)
-
-    def run_steps(self, step, steps, state):
-        """`state = step(i, state)` for `i` in `range(steps)`, `i` a Python int."""
-        for i in range(steps):
-            state = step(i, state)
-        return state
 
     def sum_over_replicas(self, x):
         """The global batch is in view: the identity."""

@@ -17,6 +17,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_instagan.kernels import xla_kernels
+from keras_instagan.trainers.common import Trainer
 
 
 def _multi_worker():
@@ -38,7 +39,7 @@ def _inside_xla_kernels(function):
     return body
 
 
-class TensorFlowTrainer:
+class TensorFlowTrainer(Trainer):
     """Mixed into `InstaGAN` before `keras.Model`. `jit_networks` (set by `InstaGAN.compile`) chooses
     XLA programs for the updates."""
 
@@ -64,12 +65,6 @@ class TensorFlowTrainer:
         element shape) needs no such build."""
         if not self.built:
             super()._maybe_symbolic_build(iterator, data_batch)
-
-    def run_steps(self, step, steps, state):
-        """`state = step(i, state)` for `i` in `range(steps)`, `i` a Python int."""
-        for i in range(steps):
-            state = step(i, state)
-        return state
 
     def sum_over_replicas(self, x):
         """Sum over the replicas of the current `tf.distribute` strategy (identity on one device)."""
