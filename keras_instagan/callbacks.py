@@ -253,3 +253,56 @@ class CSVLog(keras.callbacks.Callback):
             if new_file:
                 writer.writeheader()
             writer.writerow(row)
+
+
+class OutsideDistribution(keras.callbacks.Callback):
+    """Runs `callbacks` with no `keras.distribution` set, for those that only the chief of a
+    multi-process JAX run has (grids, scores, log, state). Whatever they create (Keras' saving builds
+    a reference optimizer, a variable) is then local to the chief instead of laid out over every
+    process's devices, which would wait for processes that never create it. The model's replicated
+    weights read locally as they are.
+
+    Args:
+        callbacks: the callbacks, called in order.
+    """
+
+    def __init__(self, callbacks):
+        super().__init__()
+        self.callbacks = list(callbacks)
+
+    def set_model(self, model):
+        super().set_model(model)
+        for callback in self.callbacks:
+            callback.set_model(model)
+
+    def set_params(self, params):
+        super().set_params(params)
+        for callback in self.callbacks:
+            callback.set_params(params)
+
+    def _call(self, hook, *args):
+        outer = keras.distribution.distribution()
+        keras.distribution.set_distribution(None)
+        try:
+            for callback in self.callbacks:
+                getattr(callback, hook)(*args)
+        finally:
+            keras.distribution.set_distribution(outer)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs)
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._call("on_train_batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._call("on_train_batch_end", batch, logs)

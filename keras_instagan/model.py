@@ -243,6 +243,8 @@ class InstaGAN(backend_trainer(), keras.Model):
         of the one before."""
         if len(data) != 2:  # arrays given to `fit(x=...)`, `train_on_batch(x)`: `(x,)`, `(x, None, None)`
             data = data[0]
+        # in the model's dtype: float32 batches (the data pipelines') train a float64 model too
+        data = tuple(tuple(ops.cast(x, self.compute_dtype) for x in side) for side in data)
         (image_a, masks_a), (image_b, masks_b) = data
         if self.merge_masks:
             masks_a, masks_b = merged_mask(masks_a), merged_mask(masks_b)

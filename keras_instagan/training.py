@@ -209,13 +209,14 @@ def parser(description=__doc__):
         choices=("default", "mirrored", "multiworker"),
         default="default",
         help="mirrored: every local device (TensorFlow: tf.distribute.MirroredStrategy over the GPUs; "
-        "JAX: keras.distribution.DataParallel); multiworker (TensorFlow): "
-        "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (or --workers)",
+        "JAX: keras.distribution.DataParallel); multiworker: several machines (TensorFlow: "
+        "MultiWorkerMirroredStrategy over the cluster in TF_CONFIG or --workers; JAX: one process "
+        "per machine joined by jax.distributed, from --workers or KERAS_DISTRIBUTION_*)",
     )
     p.add_argument(
         "--workers",
         help="multiworker: host:port of every worker, comma-separated, the same "
-        "list on each; writes TF_CONFIG with --worker_index",
+        "list on each; writes TF_CONFIG with --worker_index (JAX: the first is the coordinator)",
     )
     p.add_argument(
         "--worker_index", type=int, help="multiworker: this worker's place in --workers (0 = chief)"
@@ -469,23 +470,28 @@ class OneDevice:
 
 
 class JaxDataParallel:
-    """`--strategy mirrored` on JAX: `keras.distribution.DataParallel` over every local device.
+    """`--strategy mirrored` or `multiworker` on JAX: `keras.distribution.DataParallel` over every
+    device of every process (`multiworker`: the processes joined first, `distributed.join_jax_processes`).
 
     Inside `scope()` the model's variables are created replicated and `fit` splits each global batch
     across the devices along the batch axis; the iteration stays one jitted program, in which XLA adds
-    the cross-device sums, so the update is the one device's at the same global batch."""
+    the cross-device sums, so the update is the one device's at the same global batch. Each process
+    feeds its own slice of the global batch (`shard`, for `UnpairedSequence`); process 0 is the chief.
+    """
 
-    def __init__(self, batch_size):
+    def __init__(self, batch_size, processes=None):
         import jax
         import keras
 
-        devices = jax.local_devices()
+        self.shard = processes or (0, 1)
+        devices = jax.devices()
         if batch_size % len(devices):
+            where = f"{self.shard[1]} processes' " if self.shard[1] > 1 else "local "
             raise TrainingError(
-                f"--strategy mirrored: --batch_size {batch_size} must be a multiple of the "
-                f"{len(devices)} local JAX devices"
+                f"--strategy: --batch_size {batch_size} must be a multiple of the {len(devices)} "
+                f"{where}JAX devices"
             )
-        self.distribution = keras.distribution.DataParallel(devices=devices)
+        self.distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
         self.num_replicas_in_sync = len(devices)
 
     def scope(self):
@@ -501,20 +507,31 @@ def fit_scope(strategy):
 
 
 def make_strategy(args):
-    """The strategy of `--strategy` (`tf.distribute` on TensorFlow, `JaxDataParallel` for `mirrored` on
-    JAX, `OneDevice` otherwise) and whether this process writes the run directory."""
+    """The strategy of `--strategy` (`tf.distribute` on TensorFlow, `JaxDataParallel` for `mirrored` and
+    `multiworker` on JAX, `OneDevice` otherwise) and whether this process writes the run directory."""
     import keras
 
     backend = keras.backend.backend()
+    if backend == "jax" and args.strategy != "default":
+        processes = None
+        if args.strategy == "multiworker":
+            from keras_instagan import distributed
+
+            try:
+                workers = args.workers.split(",") if args.workers else None
+                processes = distributed.join_jax_processes(workers, args.worker_index)
+            except (ValueError, RuntimeError) as error:
+                raise TrainingError(
+                    f"--strategy multiworker on JAX: {error} (give --workers host:port,... and "
+                    "--worker_index i, or the KERAS_DISTRIBUTION_* variables)"
+                ) from None
+        strategy = JaxDataParallel(args.batch_size, processes)
+        return strategy, strategy.shard[0] == 0
     if backend != "tensorflow":
-        if backend == "jax" and args.strategy == "mirrored":
-            return JaxDataParallel(args.batch_size), True
         if args.strategy != "default":
-            supported = (
-                "TensorFlow backend" if args.strategy == "multiworker" else "TensorFlow or JAX backend"
-            )
             raise TrainingError(
-                f"--strategy {args.strategy} needs the {supported}; KERAS_BACKEND is {backend!r}"
+                f"--strategy {args.strategy} needs the TensorFlow or JAX backend; "
+                f"KERAS_BACKEND is {backend!r}"
             )
         return OneDevice(), True
     import tensorflow as tf
@@ -534,8 +551,9 @@ def make_strategy(args):
         raise TrainingError(str(error)) from None
 
 
-def make_dataset(args, domain_a, domain_b):
-    """The training batches: a `tf.data.Dataset` on TensorFlow, an `UnpairedSequence` elsewhere."""
+def make_dataset(args, domain_a, domain_b, shard=None):
+    """The training batches: a `tf.data.Dataset` on TensorFlow, an `UnpairedSequence` elsewhere (with
+    `shard` `(process index, process count)`, this process's slice of every global batch)."""
     import keras
 
     options = {
@@ -547,7 +565,7 @@ def make_dataset(args, domain_a, domain_b):
     if keras.backend.backend() != "tensorflow":
         from keras_instagan.data import UnpairedSequence
 
-        return UnpairedSequence(domain_a, domain_b, **options)
+        return UnpairedSequence(domain_a, domain_b, shard=shard, **options)
     from keras_instagan.data import unpaired_dataset
 
     cache = "" if args.cache and (args.dataroot or args.coco_annotations) else None
@@ -610,7 +628,7 @@ def train(args, started=None):
         keras.backend.backend(): importlib.import_module(keras.backend.backend()).__version__,
     }
     backup_dir, restarted = None, False
-    if args.strategy == "multiworker":  # TensorFlow's (distributed.py imports it)
+    if args.strategy == "multiworker" and keras.backend.backend() == "tensorflow":
         from keras_instagan import distributed
 
         backup_dir = distributed.backup_dir(run.backup)
@@ -628,7 +646,7 @@ def train(args, started=None):
 
     keras.utils.set_random_seed(args.seed)
     (domain_a, domain_b), samples, judge_data = load_data(args)  # bad data: raises before anything is written
-    dataset = make_dataset(args, domain_a, domain_b)
+    dataset = make_dataset(args, domain_a, domain_b, getattr(strategy, "shard", None))
     if found:
         run.delete(found)
         print(f"training: --overwrite: deleted {', '.join(found)} from {run.path}", flush=True)
@@ -693,20 +711,23 @@ def train(args, started=None):
         steps.append(backup)
     if chief:
         grid_samples = tuple((images[:GRID_SAMPLES], masks[:GRID_SAMPLES]) for images, masks in samples)
-        steps.append(callbacks.SampleGrid(run.samples, grid_samples, rows=args.grid_rows))
+        chief_steps = [callbacks.SampleGrid(run.samples, grid_samples, rows=args.grid_rows)]
         if args.eval_every:
             judges = make_judges(args, run, judge_data)
-            steps.append(callbacks.QualityLog(dict(zip("AB", samples)), judges, every=args.eval_every))
-        steps += [  # the log row before the state (CSVLog)
+            chief_steps.append(callbacks.QualityLog(dict(zip("AB", samples)), judges, every=args.eval_every))
+        chief_steps += [  # the log row before the state (CSVLog)
             callbacks.CSVLog(run.log, append=args.continue_train or restarted),
             callbacks.RunState(run),
         ]
         try:
             import tensorboard  # noqa: F401
 
-            steps.append(keras.callbacks.TensorBoard(run.tensorboard))
+            chief_steps.append(keras.callbacks.TensorBoard(run.tensorboard))
         except ImportError:
             pass
+        if isinstance(strategy, JaxDataParallel):
+            chief_steps = [callbacks.OutsideDistribution(chief_steps)]
+        steps += chief_steps
     try:
         with fit_scope(strategy):
             model.fit(

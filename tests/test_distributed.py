@@ -1,6 +1,7 @@
 """Several replicas and machines (`keras_instagan.distributed`, `--strategy`): MirroredStrategy
 against one replica, TF_CONFIG handling, 2 workers on 127.0.0.1 against one process, and a killed
-worker resumed from the `BackupAndRestore` backup."""
+worker resumed from the `BackupAndRestore` backup; on JAX, 2 processes against one and `train.py` on
+2 processes, resumed."""
 
 import json
 import os
@@ -24,6 +25,24 @@ def stop(processes):
         if process.poll() is None:
             process.kill()
         process.wait()
+
+
+def run_together(commands, env, timeout=900):
+    """Start every command at once (the processes of one cluster); their outputs, each process
+    checked to end with status 0."""
+    processes = [
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for command in commands
+    ]
+    try:
+        outputs = [process.communicate(timeout=timeout)[0] for process in processes]
+    finally:
+        stop(processes)
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    return outputs
 
 
 def test_tf_config_and_cluster_task():
@@ -118,23 +137,11 @@ def run_job(tmp_path):
     script = tmp_path / "job.py"
     script.write_text(JOB)
     addresses = distributed.local_workers(2)
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(i), *addresses, str(tmp_path / "chief.npz")],
-            cwd=ROOT,
-            env=ENV,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    try:
-        outputs = [w.communicate(timeout=600)[0] for w in workers]
-    finally:
-        stop(workers)
-    for worker, output in zip(workers, outputs):
-        assert worker.returncode == 0, output[-3000:]
+    run_together(
+        [[sys.executable, str(script), str(i), *addresses, str(tmp_path / "chief.npz")] for i in range(2)],
+        ENV,
+        timeout=600,
+    )
     single = subprocess.run(
         [sys.executable, str(script), "single", *addresses, str(tmp_path / "single.npz")],
         cwd=ROOT,
@@ -302,3 +309,113 @@ def test_mirrored_strategy_equals_one_replica():
     _, diff, moved, iterations_two, iterations_one = lines[0].split()
     assert float(diff) <= 1e-4 and float(moved) > 1e-2
     assert int(iterations_two) == int(iterations_one) == 2
+
+
+# One JAX process of a 2-process cluster (argv: index, coordinator, out) or, with index "single", one
+# process on the same global batch: the JOB above on JAX, with `UnpairedSequence` slices for data.
+JAX_JOB = textwrap.dedent("""
+    import os, sys
+    index, coordinator, out = sys.argv[1:4]
+    os.environ["JAX_ENABLE_X64"] = "1"
+    import keras, numpy as np
+    from keras_instagan import distributed
+    from keras_instagan.training import JaxDataParallel, OneDevice, fit_scope
+    if index == "single":
+        strategy, shard = OneDevice(), None
+    else:
+        processes = distributed.join_jax_processes([coordinator, "127.0.0.1:1"], int(index))
+        strategy = JaxDataParallel(2, processes)
+        shard = strategy.shard
+    from backend_step import use_float64
+    use_float64()
+    from keras_instagan import InstaGAN
+    from keras_instagan.data import UnpairedSequence, shapes
+
+    a, b = ((images[masks[..., 2].max(axis=(1, 2)) > 0][:2].astype("float64"),
+             masks[masks[..., 2].max(axis=(1, 2)) > 0][:2].astype("float64"))
+            for images, masks in shapes.load(count=40, size=32, max_instances=4, seed=3))
+    sequence = UnpairedSequence(a, b, batch_size=2, shuffle=False, shard=shard)
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = InstaGAN(ngf=4, ndf=4, n_blocks=1, pool_size=0)
+        model.compile(g_optimizer=keras.optimizers.SGD(0.01), d_optimizer=keras.optimizers.SGD(0.01))
+        model.build((((None, 32, 32, 3), (None, 32, 32, 4)),) * 2)
+    initial = [np.array(w) for w in model.trainable_weights]
+    with fit_scope(strategy):
+        model.fit(sequence, epochs=1, verbose=0)
+    if index in ("0", "single"):
+        np.savez(out, iterations=int(model.g_optimizer.iterations), replicas=strategy.num_replicas_in_sync,
+                 batch=len(sequence[0][0][0][0]), dtype=str(initial[0].dtype),
+                 moved=max(float(np.abs(np.array(w) - i).max())
+                           for w, i in zip(model.trainable_weights, initial)),
+                 **{f"w{k}": np.array(w) for k, w in enumerate(model.trainable_weights)})
+""")
+JAX_ENV = {**ENV, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": f"{ROOT}:{ROOT}/tests"}
+
+
+@pytest.mark.slow
+def test_jax_processes_equal_one_process(tmp_path):
+    """`--strategy multiworker` on JAX: 2 processes joined by `jax.distributed`, each with one CPU
+    device and its half of the global batch (`UnpairedSequence(shard=...)`), make the update of one
+    process on the same global batch of 2 (SGD, float64, as `test_two_workers_equal_one_process`)."""
+    pytest.importorskip("jax")
+    script = tmp_path / "jax_job.py"
+    script.write_text(JAX_JOB)
+    coordinator = distributed.local_workers(1)[0]
+    run_together(
+        [
+            [sys.executable, str(script), index, coordinator, str(tmp_path / f"{name}.npz")]
+            for index, name in (("0", "chief"), ("1", "other"), ("single", "single"))
+        ],
+        JAX_ENV,
+    )
+    chief, single = np.load(tmp_path / "chief.npz"), np.load(tmp_path / "single.npz")
+    assert not (tmp_path / "other.npz").exists()
+    assert int(chief["replicas"]) == 2 and int(single["replicas"]) == 1
+    assert int(chief["batch"]) == 1 and int(single["batch"]) == 2  # each process loads its half
+    assert str(chief["dtype"]) == "float64"
+    assert int(chief["iterations"]) == int(single["iterations"]) == 2
+    assert float(single["moved"]) > 1e-2
+    weights = [k for k in single.files if k.startswith("w")]
+    assert weights and set(weights) == {k for k in chief.files if k.startswith("w")}
+    assert max(float(np.abs(chief[k] - single[k]).max()) for k in weights) <= 1e-8
+
+
+def train_on_jax_processes(run_root, *options):
+    """`train.py --strategy multiworker` on 2 JAX processes of this machine; their outputs."""
+    addresses = distributed.local_workers(2)
+    command = [sys.executable, "train.py", "--strategy", "multiworker", "--workers", ",".join(addresses),
+               "--checkpoints_dir", str(run_root), "--name", "mw", "--ngf", "4", "--ndf", "4",
+               "--n_blocks", "1", "--synthetic_count", "8", "--eval_samples", "4", "--judge_count", "16",
+               "--grid_rows", "1", "--batch_size", "2", "--niter_decay", "0", *options]  # fmt: skip
+    return run_together([[*command, "--worker_index", str(i)] for i in range(2)], JAX_ENV)
+
+
+@pytest.mark.slow
+def test_train_py_on_jax_processes_writes_one_run_and_resumes(tmp_path):
+    """`train.py --strategy multiworker` with `KERAS_BACKEND=jax`: 2 processes train one run; worker 0
+    alone writes the run folder (grid, scores, log, state, networks), its callbacks running outside
+    the distribution (`callbacks.OutsideDistribution`). Started again with `--continue_train` and one
+    more epoch, both processes resume from `state/` and train epoch 2 only."""
+    pytest.importorskip("jax")
+    outputs = train_on_jax_processes(tmp_path, "--niter", "1")
+    assert "2 replica(s), epochs 1..1" in outputs[0] and "training: done" in outputs[0]
+    assert "training: done" not in outputs[1] and "judges" not in outputs[1]
+    run = tmp_path / "mw"
+    rows = (run / "log.csv").read_text().splitlines()
+    assert len(rows) == 2 and "classification_AtoB" in rows[0]
+    assert (run / "samples" / "epoch_001.png").exists() and (run / "G_A.keras").exists()
+    assert json.loads((run / "state" / "epoch.json").read_text())["epochs_done"] == 1
+
+    outputs = train_on_jax_processes(tmp_path, "--niter", "2", "--continue_train")
+    assert all("epochs 2..2" in output for output in outputs)
+    assert [row.split(",")[0] for row in (run / "log.csv").read_text().splitlines()[1:]] == ["1", "2"]
+    assert json.loads((run / "state" / "epoch.json").read_text())["epochs_done"] == 2
+
+
+def test_jax_processes_refuse_bad_options():
+    """Bad `--workers` on JAX are named before JAX is started."""
+    with pytest.raises(ValueError, match="is not host:port"):
+        distributed.join_jax_processes(["localhost"], 0)
+    with pytest.raises(ValueError, match="--worker_index 2 is not in 0..1"):
+        distributed.join_jax_processes(["h:1", "h:2"], 2)

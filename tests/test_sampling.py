@@ -68,6 +68,26 @@ def test_same_seed_same_batches_and_a_batch_depends_only_on_its_index():
     np.testing.assert_array_equal(first[2][0][0][0], late[0][0][0])
 
 
+def test_shards_split_each_global_batch_between_processes():
+    """Each process of a multi-process run (`shard=(index, count)`) gets its slice of the global
+    batch; together the slices are the unsharded batch, every draw (order, crop, flip) included."""
+    domains = shapes.load(8, 32, 2, seed=0)
+    options = dict(batch_size=4, seed=3, crop=(28, 28), flip=True)
+    whole = UnpairedSequence(*domains, **options)
+    parts = [UnpairedSequence(*domains, shard=(i, 2), **options) for i in range(2)]
+    assert len(parts[0]) == len(whole) == 2
+    for batch in range(len(whole)):
+        for side in (0, 1):
+            for part in (0, 1):  # image, masks
+                halves = [p[batch][0][side][part] for p in parts]
+                assert halves[0].shape[0] == 2
+                np.testing.assert_array_equal(np.concatenate(halves), whole[batch][0][side][part])
+    with pytest.raises(ValueError, match=r"shard \(0, 3\) .* count dividing batch_size=4"):
+        UnpairedSequence(*domains, shard=(0, 3), **options)
+    with pytest.raises(ValueError, match=r"shard \(2, 2\)"):
+        UnpairedSequence(*domains, shard=(2, 2), **options)
+
+
 def test_sort_masks_by_area_is_stable():
     masks = -np.ones((4, 4, 3), "float32")
     masks[:1, :1, 0] = 1.0

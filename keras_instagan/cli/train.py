@@ -17,9 +17,9 @@ within minutes (docs/benchmarks.md). The run directory `<checkpoints_dir>/<name>
 `G_A.keras`, `G_B.keras`, `D_A.keras`, `D_B.keras`. The same run from Python: `keras_instagan.training`.
 
 Several machines: start the same command on every worker with `--strategy multiworker --workers
-host0:port,host1:port --worker_index i` (or a `TF_CONFIG` set by a cluster manager); worker 0 writes
-the run directory; restarting every worker after a failure resumes from the last finished epoch
-(`keras_instagan.distributed`).
+host0:port,host1:port --worker_index i` (or a `TF_CONFIG` set by a cluster manager; on JAX, the
+`KERAS_DISTRIBUTION_*` variables); worker 0 writes the run directory; restarting every worker after a
+failure resumes from the last finished epoch (`keras_instagan.distributed`).
 """
 
 import os

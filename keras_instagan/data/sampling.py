@@ -69,11 +69,21 @@ class UnpairedSequence(keras.utils.PyDataset):
     Args as `unpaired_dataset` (without `cache`): `domain_a`, `domain_b` are `(images, masks)` arrays
     or `InstanceDomain`s; `crop` `(H, W)` or None; `flip` random horizontal flips. The draws of each
     epoch (orders, crop offsets, flips) are made at its start, so a batch depends only on its index.
+    `shard` `(index, count)`: every process of a multi-process run builds the same sequence (the same
+    seed) and gets the `index`-th of `count` equal slices of each global batch of `batch_size`.
     """
 
-    def __init__(self, domain_a, domain_b, batch_size=1, shuffle=True, seed=None, crop=None, flip=False):
+    def __init__(
+        self, domain_a, domain_b, batch_size=1, shuffle=True, seed=None, crop=None, flip=False, shard=None
+    ):
         super().__init__()
         self.length = check_domains("UnpairedSequence", domain_a, domain_b, batch_size, crop)
+        self.shard = shard or (0, 1)
+        if not 0 <= self.shard[0] < self.shard[1] or batch_size % self.shard[1]:
+            raise ValueError(
+                f"UnpairedSequence: shard {self.shard} must be (index, count) with 0 <= index < count "
+                f"and count dividing batch_size={batch_size}"
+            )
         self.domains = domain_a, domain_b
         self.batch_size, self.crop, self.flip = batch_size, crop, flip
         self.rng = np.random.default_rng(seed)
@@ -124,7 +134,10 @@ class UnpairedSequence(keras.utils.PyDataset):
     def __getitem__(self, batch):
         if not 0 <= batch < len(self):
             raise IndexError(f"UnpairedSequence: batch {batch} of {len(self)}")
-        ks = range(batch * self.batch_size, (batch + 1) * self.batch_size)
+        index, count = self.shard
+        local = self.batch_size // count
+        start = batch * self.batch_size + index * local
+        ks = range(start, start + local)
         sides = []
         for side in (0, 1):
             samples = [self._sample(side, k) for k in ks]
