@@ -186,6 +186,18 @@ def make_judges(args, training_data, target_shapes):
     return judges
 
 
+def wrap_to_width(text, font, width):
+    """`text` broken at spaces into lines at most `width` pixels wide in `font` (a word wider than
+    that keeps a line of its own)."""
+    lines = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def write_grids(out, data, models, labels, count, painted):
     """`<out>_AtoB.png`, `<out>_BtoA.png`: one row per sample (the first `count` of `data`), a label
     row on top; `models` holds `(model, directions it was trained for)` per run. Columns: the input
@@ -194,7 +206,7 @@ def write_grids(out, data, models, labels, count, painted):
     `metrics.painted_masks` found (each instance in its colour on grey). Cells are at least 96 pixels
     (`callbacks.upscale`)."""
 
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     from keras_instagan import evaluation, metrics
     from keras_instagan.callbacks import overlay, upscale
@@ -218,10 +230,14 @@ def write_grids(out, data, models, labels, count, painted):
                 titles.append(f"{label}: painted")
         cells = [[upscale(cell, 96) for cell in column] for column in columns]
         side = cells[0][0].shape[1]
-        header = Image.new("RGB", (side * len(cells), 16), "white")
+        font = ImageFont.load_default()
+        lines = [wrap_to_width(title, font, side - 6) for title in titles]
+        line_height = 12
+        header = Image.new("RGB", (side * len(cells), line_height * max(map(len, lines)) + 4), "white")
         draw = ImageDraw.Draw(header)
-        for k, title in enumerate(titles):
-            draw.text((k * side + 3, 2), title, fill="black")
+        for k, title_lines in enumerate(lines):
+            for row, line in enumerate(title_lines):
+                draw.text((k * side + 3, 2 + row * line_height), line, fill="black", font=font)
         body = np.concatenate([np.concatenate(column, axis=0) for column in cells], axis=1)
         picture = np.concatenate([np.asarray(header), body], axis=0)
         path = f"{out}_{direction}.png"
