@@ -141,12 +141,13 @@ def test_iteration_equals_tensorflow_iteration(tmp_path, backend, modes):
 
     On JAX eagerly and as one jitted program; on PyTorch eagerly (the only way it runs).
 
-    In float32 (the float64 comparison is the next test). At float32 rounding one ReLU input near
-    zero can fall on the other side and move a channel's gradient by percents, so each network's
-    whole update is compared (within 2 %). The pooled fakes of step 1 (pool slots 0 and 1, made by the
-    initial weights) are compared within 1e-3, those of step 2 (made after an update that agrees within
-    2 %) within 1e-2; a sample wrongly skipped or counted changes an update by tens of percent, and a
-    wrong fake in the pool differs by tenths."""
+    In float32 (the float64 comparison, within 1e-6, is the next test). At float32 rounding one ReLU
+    input near zero can fall on the other side and move a channel's gradient by percents, and how far
+    depends on the CPU's kernels: G_B's update differed by 0.14 % here and by 3.1 % on CI's machine.
+    So each network's whole update is compared within 5 %: training on the first sample only, or with
+    domain A's second chunk empty, moves every network's update by 15 % to 124 %. The pooled fakes of
+    step 1 (pool slots 0 and 1, made by the initial weights) are compared within 1e-3, those of step 2
+    (made after the updates) within 1e-2; a wrong fake in the pool differs by tenths."""
     pytest.importorskip(backend)
     batch = comparison_batch(tmp_path)
     reference = tiny(run_eagerly=True)
@@ -161,7 +162,7 @@ def test_iteration_equals_tensorflow_iteration(tmp_path, backend, modes):
         other.load_weights(tmp_path / f"{mode}.weights.h5")
         for name in NETWORKS:
             expected, actual = getattr(reference, name).weights, getattr(other, name).weights
-            assert update_error(initial[name], expected, actual) < 0.02, (mode, name)
+            assert update_error(initial[name], expected, actual) < 0.05, (mode, name)
         for name, stored in (("pool_A", 4), ("pool_B", 3)):  # B's fakes: sample 2 skipped once
             assert int(getattr(other, name).stored) == int(getattr(reference, name).stored) == stored
             actual, expected = (
@@ -172,8 +173,14 @@ def test_iteration_equals_tensorflow_iteration(tmp_path, backend, modes):
             assert max_diff(actual[2:stored], expected[2:stored]) < 1e-2, (mode, name, "step 2")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("backend, mode", [("jax", "float64"), ("jax", "float64_jit"), ("torch", "float64")])
+@pytest.mark.parametrize(
+    "backend, mode",
+    [
+        pytest.param("jax", "float64", marks=pytest.mark.slow),
+        pytest.param("jax", "float64_jit", marks=pytest.mark.slow),
+        ("torch", "float64"),
+    ],
+)
 def test_iteration_equals_tensorflow_iteration_in_float64(tmp_path, backend, mode, monkeypatch):
     """One iteration without an image pool, in float64 on both (floatx and dtype policy; JAX's x64
     mode; the Keras operations that compute in float32 on JAX or PyTorch replaced, see
