@@ -44,6 +44,7 @@ METRICS = (
     "shape_instances",
     "shape_components",
     "shape_painted",
+    "object_texture",
     "classification",
     "classification_masked",
     "fid",
@@ -55,6 +56,7 @@ COLUMNS = (
     ("shape_instances", "shape inst ↑", 3),
     ("shape_components", "shape comp ↑", 3),
     ("shape_painted", "shape painted ↑", 3),
+    ("object_texture", "texture ↓", 2),
     ("classification", "cls ↑", 3),
     ("classification_masked", "cls masked ↑", 3),
     ("fid", "FID ↓", 3),
@@ -200,6 +202,7 @@ class Judges:
                 _shape_components(*components, shape, self.candidates) if components is not None else None
             )
             row["shape_painted"] = self._painted_shape(image, masks, fake, shape)
+        row["object_texture"] = _nanmean(metrics.object_texture(fake, fake_masks))  # CycleGAN: the input's
         row["classification"] = (
             None
             if "plain" in self.refused
@@ -237,6 +240,7 @@ class Judges:
             components = _union_components(target[1])
             real["shape_components"] = _shape_components(components, components, shape, self.candidates)
             real["shape_painted"] = self._painted_shape(*target, target[0], shape)
+        real["object_texture"] = _nanmean(metrics.object_texture(*target))
         real["classification"] = (
             None
             if "plain" in self.refused
@@ -405,6 +409,10 @@ def verdict_table(verdicts):
             cells += [_cell(per_network[network][kind], 3) for kind, _ in VERDICTS]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _nanmean(values):
+    return float(np.nanmean(values)) if np.isfinite(values).any() else None
 
 
 def _cell(value, digits):

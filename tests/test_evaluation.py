@@ -124,13 +124,16 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
     assert results["real target"]["AtoB"]["shape_instances"] >= 0.9
     assert results["input unchanged"]["AtoB"]["shape_painted"] <= 0.1  # read from the images
     assert results["real target"]["AtoB"]["shape_painted"] >= 0.9
+    for direction in ("AtoB", "BtoA"):  # the synthetic objects are flat
+        assert results["real target"][direction]["object_texture"] < 0.01
+        assert results["input unchanged"][direction]["object_texture"] < 0.01
     with open(out + ".md") as f:
         table = f.read()
     assert "| CycleGAN+Seg | resnet_seg | basic | 0.0 | all | 2 | 1.0 |" in table
     for key in ("plain", "masked"):  # checked on the 24 evaluation samples per domain
         assert saved["judges"][key]["passed"] and saved["judges"][key]["value"] >= 0.8
     assert saved["judges"]["features"]["passed"]
-    assert "Command: `python evaluate.py --run" in table
+    assert "Command: `python evaluate.py --run" in table and " texture ↓ |" in table
     assert table.count("| InstaGAN | D_") == 2 and table.count("| CycleGAN+Seg | D_") == 2
     assert "| InstaGAN | BtoA | " in table and "### Cycle pull" in table
 
@@ -203,6 +206,7 @@ def test_judges_score_the_input_itself_as_no_change():
     assert row["shape_instances"] == metrics.shape_score(data["A"][1], "square", reference=data["A"][1])
     assert row["shape_instances"] <= 0.1
     assert row["shape_painted"] <= 0.1  # the image's own ellipses
+    assert row["object_texture"] == pytest.approx(np.nanmean(metrics.object_texture(*data["A"])))
 
     def features(images):
         return images.mean(axis=(1, 2))  # what the model's `features` layer computes

@@ -34,6 +34,30 @@ def test_background_error_counts_only_pixels_outside_both_mask_sets():
     assert np.isnan(metrics.background_error(image, translated, full, full)).all()
 
 
+def test_object_texture_reads_fine_texture_inside_the_objects_only():
+    size, a = 24, 0.2
+    checkerboard = np.where(np.add.outer(np.arange(size), np.arange(size)) % 2 == 0, a, -a)
+    images = np.full((3, size, size, 3), -0.5, "float32")
+    images[:, 2:14, 2:14] = 0.5  # a flat object with a sharp outline
+    images[1] = checkerboard[..., None]  # image 2: fine texture everywhere
+    masks = -np.ones((3, size, size, 2), "float32")
+    masks[:, 2:14, 2:14, 0] = 1.0
+    masks[1, 14:22, 14:22, 1] = 1.0  # a second instance in image 2 only
+    masks[2, ..., 0] = -1.0
+    masks[2, 0:3, 0:3, 1] = 1.0  # image 3: one instance, nothing left after the 2-pixel erosion
+    got = metrics.object_texture(images, masks)
+    # In a ±a checkerboard each pixel differs from its 3×3 mean by 8a/9 (five of one sign, four of the
+    # other); the outline of image 1's flat object is eroded away.
+    np.testing.assert_allclose(got[:2], [0.0, 8 * a / 9 * 127.5], atol=1e-4)
+    assert np.isnan(got[2])
+    images[1, 14:22, 14:22] = 0.0  # the second instance flat: image 2 is the mean of its two instances
+    np.testing.assert_allclose(metrics.object_texture(images, masks)[1], 8 * a / 9 * 127.5 / 2, atol=1e-4)
+    (real, real_masks), _ = shapes.load(40, 32, 4, seed=9)
+    assert np.nanmax(metrics.object_texture(real, real_masks)) < 0.01  # the synthetic objects are flat
+    with pytest.raises(ValueError, match="object_texture: images .* differ"):
+        metrics.object_texture(images, masks[:, :16])
+
+
 def test_connected_components_are_found_and_sorted_by_size():
     mask = np.zeros((12, 12), bool)
     mask[0:2, 0:2] = True  # 4 pixels

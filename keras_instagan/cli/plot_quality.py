@@ -24,6 +24,7 @@ SCORES = (
     ("shape_instances", "shape score (instances) ↑"),
     ("shape_components", "shape score (components of the masks' union) ↑"),
     ("shape_painted", "shape score (painted objects) ↑"),
+    ("object_texture", "texture inside the objects (0–255) ↓"),
     ("classification", "classification score ↑"),
     ("classification_masked", "classification score, masked ↑"),
     ("background_error", "background error (0–255) ↓"),
