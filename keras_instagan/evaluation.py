@@ -266,6 +266,54 @@ def train_judges(training_data, shapes=None, plain=None, masked=None, extractor=
     return Judges(plain, masked, extractor, shapes)
 
 
+def classification_by(judges, data, translated):
+    """The plain and masked classification scores that `judges` give the real target images and each
+    translation: `{name: {direction: {"classification", "classification_masked"}}}`, name "real
+    target" or a key of `translated`, `{name: {direction: (images, masks)}}` (`translate_all`'s
+    output). With `data`'s samples fixed, it tells how much a score owes to the judges that gave it.
+    A judge that `Judges.check` refused scores None."""
+
+    def scores(images, masks, target):
+        row = {
+            "classification": None
+            if "plain" in judges.refused
+            else metrics.classification_score(classifier.predict(judges.plain, images), target)
+        }
+        if judges.masked is not None and "masked" not in judges.refused:
+            shown = metrics.masked_images(images, masks)
+            row["classification_masked"] = metrics.classification_score(
+                classifier.predict(judges.masked, shown), target
+            )
+        return row
+
+    rows = {"real target": {d: scores(*data[SIDES[d][1]], SIDES[d][1]) for d in SIDES}}
+    for name, per_direction in translated.items():
+        rows[name] = {d: scores(*images_masks, SIDES[d][1]) for d, images_masks in per_direction.items()}
+    return rows
+
+
+def judge_draws_table(results, draws, main_seed):
+    """A Markdown table: per row of `results` and direction, the classification scores (plain /
+    masked) of the main judges (trained on samples of `main_seed`) and of each draw of `draws`,
+    `{seed: classification_by(...)}`."""
+    seeds = list(draws)
+    lines = [
+        "| run | direction | " + " | ".join(f"seed {s}" for s in [main_seed, *seeds]) + " |",
+        "|" + "---|" * (2 + len(seeds) + 1),
+    ]
+
+    def cell(row):
+        return " / ".join(_cell(row.get(key), 3) for key in ("classification", "classification_masked"))
+
+    for name in draws[seeds[0]]:
+        for direction in SIDES:
+            if direction not in draws[seeds[0]][name]:
+                continue
+            cells = [cell(results[name][direction])] + [cell(draws[s][name][direction]) for s in seeds]
+            lines.append(f"| {name} | {direction} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def kind_of(model):
     """ "instagan", "merged" or "image": how a model's translated masks are scored."""
     return {"set": "instagan", "resnet_seg": "merged", "resnet": "image"}[model.netG]

@@ -252,6 +252,33 @@ def test_evaluate_py_scores_only_the_generators_a_run_holds(tmp_path, capsys):
     assert table.split("### BtoA")[1].count("| half |") == 0 and table.count("| half |") == 1
 
 
+def test_evaluate_py_scores_the_classification_with_judges_of_other_seeds(tmp_path):
+    folder, out = tmp_path / "insta", tmp_path / "eval"
+    write_run(str(folder))
+    evaluate.main(
+        ["--run", str(folder), "--count", "8", "--classifier_count", "24", "--seed", "5"]
+        + ["--judge_seeds", "6", "9", "--out", str(out)]
+    )
+    saved = json.load(open(f"{out}.json"))
+    draws = saved["judge_draws"]
+    assert list(draws) == ["6", "9"]
+    for key in ("plain", "masked"):  # each draw's judges checked on the real evaluation images
+        assert draws["6"]["judges"][key] == saved["judges"][key]
+        assert 0.0 <= draws["9"]["judges"][key]["value"] <= 1.0
+    # seed 6 is the main judges' own (--seed + 1): the same classifiers, the same checks and scores
+    # (judges trained on 24 samples fail their check, so these scores are None; the checks' values are not)
+    for name in ("real target", "insta"):
+        for direction in ("AtoB", "BtoA"):
+            for key in ("classification", "classification_masked"):
+                main = saved["results"][name][direction].get(key)
+                assert draws["6"]["scores"][name][direction].get(key) == main
+    table = open(f"{out}.md").read()
+    assert "| run | direction | seed 6 | seed 6 | seed 9 |" in table
+    assert table.count("| insta | AtoB | ") == 1 and "### Classification by other judges" in table
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(["--run", str(folder), "--dataroot", str(tmp_path), "--judge_seeds", "1"])
+
+
 def test_evaluate_py_leaves_out_judges_that_cannot_tell_the_domains_apart(runs, tmp_path, capsys):
     blind = keras.Sequential(
         [

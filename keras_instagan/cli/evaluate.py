@@ -79,6 +79,14 @@ def parse_args(argv=None):
     p.add_argument("--out", default="evaluation", help="writes OUT.json and OUT.md")
     p.add_argument("--seed", type=int, default=20_000, help="seed of the synthetic evaluation samples")
     p.add_argument(
+        "--judge_seeds",
+        type=int,
+        nargs="+",
+        metavar="S",
+        help="synthetic data: also score the classification with domain classifiers trained on samples "
+        "drawn from each seed S (the main ones learn from --seed + 1): how much it owes to its judges",
+    )
+    p.add_argument(
         "--grid",
         type=int,
         default=0,
@@ -104,6 +112,10 @@ def parse_args(argv=None):
         p.error(f"--label needs one name per --run: {len(args.run)} runs, {len(args.label)} labels")
     if args.grid < 0:
         p.error(f"--grid {args.grid}: give the number of samples to show (0: no grid)")
+    if args.judge_seeds and args.dataroot:
+        p.error(
+            "--judge_seeds: synthetic data only (with --dataroot the judges learn from --classifier_phase)"
+        )
     if args.size and any(s % 4 or s < 24 for s in args.size):
         p.error(f"--size {args.size[0]} {args.size[1]}: both must be multiples of 4 and at least 24")
     return args
@@ -158,7 +170,7 @@ def load_data(args, configs, size):
 
     return (
         load(args.count, args.seed),
-        lambda: load(args.classifier_count, args.seed + 1),
+        lambda seed=args.seed + 1: load(args.classifier_count, seed),
         shapes.domain_shapes(pair),
     )
 
@@ -304,6 +316,18 @@ def main(argv=None):
             else:
                 print(f"evaluate.py: {label}: the cycle needs both generators: no cycle pull", flush=True)
 
+    draws = {}
+    if args.judge_seeds:
+        translated = {
+            label: {d: evaluation.translate_all(model, *data[evaluation.SIDES[d][0]], d) for d in directions}
+            for (model, directions), label in zip(models, labels)
+        }
+        for seed in args.judge_seeds:
+            print(f"evaluate.py: training domain classifiers on samples of seed {seed}", flush=True)
+            other = evaluation.train_judges(training_data(seed), target_shapes)
+            checked = {key: {"value": v, "passed": ok} for key, (v, ok) in other.check(data).items()}
+            draws[seed] = {"judges": checked, "scores": evaluation.classification_by(other, data, translated)}
+
     columns = (
         ("netG", "netG"),
         ("netD", "netD"),
@@ -333,6 +357,14 @@ def main(argv=None):
         text += ["", "### Discriminator verdicts (1 = real)", "", evaluation.verdict_table(verdicts)]
     if pulls:
         text += ["", "### Cycle pull (evaluation.cycle_pull)", "", evaluation.cycle_pull_table(pulls)]
+    if draws:
+        text += [
+            "",
+            f"### Classification by other judges (classifiers trained on samples of seed {args.seed + 1} "
+            "above, of each seed S here; plain / masked; — where a judge failed its check)",
+            "",
+            evaluation.judge_draws_table(results, {k: v["scores"] for k, v in draws.items()}, args.seed + 1),
+        ]
     markdown = "\n".join(text) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out + ".json", "w") as f:
@@ -344,6 +376,7 @@ def main(argv=None):
                 "results": results,
                 **({"discriminator_verdicts": verdicts} if args.discriminators else {}),
                 **({"cycle_pull": pulls} if args.cycle_pull else {}),
+                **({"judge_draws": draws} if draws else {}),
                 "judges": {
                     key: {"value": value, "passed": passed} for key, (value, passed) in checks.items()
                 },
