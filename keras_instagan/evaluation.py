@@ -203,24 +203,30 @@ class Judges:
             )
             row["shape_painted"] = self._painted_shape(image, masks, fake, shape)
         row["object_texture"] = _nanmean(metrics.object_texture(fake, fake_masks))  # CycleGAN: the input's
-        row["classification"] = (
-            None
-            if "plain" in self.refused
-            else metrics.classification_score(classifier.predict(self.plain, fake), target)
-        )
-        if self.masked is not None:
-            shown = metrics.masked_images(fake, fake_masks)
-            row["classification_masked"] = (
-                None
-                if "masked" in self.refused
-                else metrics.classification_score(classifier.predict(self.masked, shown), target)
-            )
+        row.update(self.classify(fake, fake_masks, target))
         row["fid"] = row["kid"] = None
         if "features" not in self.refused:
             fake_features = classifier.features(self.extractor, fake)
             real_features = classifier.features(self.extractor, real_target[0])
             row["fid"] = metrics.frechet_distance(fake_features, real_features)
             row["kid"] = metrics.kernel_distance(fake_features, real_features, subsets=kid_subsets)[0]
+        return row
+
+    def classify(self, images, masks, target):
+        """The classification scores of `images` as domain `target` ("A" or "B"): `classification` by
+        the plain classifier and, where there is a masked one, `classification_masked` of
+        `metrics.masked_images(images, masks)`; None for a classifier `check` refused."""
+
+        def score(key, model, shown):
+            return (
+                None
+                if key in self.refused
+                else metrics.classification_score(classifier.predict(model, shown), target)
+            )
+
+        row = {"classification": score("plain", self.plain, images)}
+        if self.masked is not None:
+            row["classification_masked"] = score("masked", self.masked, metrics.masked_images(images, masks))
         return row
 
     def _painted_shape(self, images, masks, translated, shape):
@@ -241,15 +247,7 @@ class Judges:
             real["shape_components"] = _shape_components(components, components, shape, self.candidates)
             real["shape_painted"] = self._painted_shape(*target, target[0], shape)
         real["object_texture"] = _nanmean(metrics.object_texture(*target))
-        real["classification"] = (
-            None
-            if "plain" in self.refused
-            else metrics.classification_score(classifier.predict(self.plain, target[0]), target_side)
-        )
-        if self.masked is not None and "masked" not in self.refused:
-            real["classification_masked"] = metrics.classification_score(
-                classifier.predict(self.masked, metrics.masked_images(*target)), target_side
-            )
+        real.update(self.classify(*target, target_side))
         real["fid"] = real["kid"] = None
         return {"input unchanged": unchanged, "real target": real}
 
@@ -272,23 +270,9 @@ def classification_by(judges, data, translated):
     target" or a key of `translated`, `{name: {direction: (images, masks)}}` (`translate_all`'s
     output). With `data`'s samples fixed, it tells how much a score owes to the judges that gave it.
     A judge that `Judges.check` refused scores None."""
-
-    def scores(images, masks, target):
-        row = {
-            "classification": None
-            if "plain" in judges.refused
-            else metrics.classification_score(classifier.predict(judges.plain, images), target)
-        }
-        if judges.masked is not None and "masked" not in judges.refused:
-            shown = metrics.masked_images(images, masks)
-            row["classification_masked"] = metrics.classification_score(
-                classifier.predict(judges.masked, shown), target
-            )
-        return row
-
-    rows = {"real target": {d: scores(*data[SIDES[d][1]], SIDES[d][1]) for d in SIDES}}
+    rows = {"real target": {d: judges.classify(*data[SIDES[d][1]], SIDES[d][1]) for d in SIDES}}
     for name, per_direction in translated.items():
-        rows[name] = {d: scores(*images_masks, SIDES[d][1]) for d, images_masks in per_direction.items()}
+        rows[name] = {d: judges.classify(*pair, SIDES[d][1]) for d, pair in per_direction.items()}
     return rows
 
 
