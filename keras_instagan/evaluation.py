@@ -417,6 +417,50 @@ def cycle_pull(model, data, batch_size=16, ring=3):
     return pulls
 
 
+def texture_by_input(model, data, batch_size=16):
+    """Does a generator add texture inside its objects only where no L1 term compares its output with
+    a flat original?
+
+    For each direction's generator, `metrics.object_texture` (0–255, under the generator's own output
+    masks, mean over images) of its translations of three inputs:
+    - `source`: the real source-domain images: only the discriminator judges these translations;
+    - `cycle`: the other generator's translations of real target-domain images: the cycle term
+      compares these translations with the (flat) originals;
+    - `identity`: the real target-domain images: the identity term compares these with the inputs.
+    A `source` texture well above `cycle` and `identity` is texture that only the discriminator stands
+    against.
+
+    `data`: `{"A": (images, masks), "B": (images, masks)}` as in `discriminator_verdicts`. Returns
+    `{direction: {"source", "cycle", "identity"}}`, None where no object was left to read.
+    """
+    textures = {}
+    for direction, back in (("AtoB", "BtoA"), ("BtoA", "AtoB")):
+        source_side, target_side = SIDES[direction]
+        inputs = {
+            "source": data[source_side],
+            "cycle": translate_all(model, *data[target_side], back, batch_size),
+            "identity": data[target_side],
+        }
+        textures[direction] = {
+            name: _nanmean(metrics.object_texture(*translate_all(model, *pair, direction, batch_size)))
+            for name, pair in inputs.items()
+        }
+    return textures
+
+
+def texture_by_input_table(textures):
+    """A Markdown table of `{run: texture_by_input(...)}`: one row per run and generator."""
+    lines = [
+        "| run | generator | texture ↓ of its translations of: real source | cycle input | real target |",
+        "|---|---|---|---|---|",
+    ]
+    for name, per_direction in textures.items():
+        for direction, texture in per_direction.items():
+            cells = [name, direction] + [_cell(texture[key], 2) for key in ("source", "cycle", "identity")]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def cycle_pull_table(pulls):
     """A Markdown table of `{run: cycle_pull(...)}`: one row per run and direction."""
     lines = [

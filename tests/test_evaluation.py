@@ -90,6 +90,7 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
             "3",
             "--discriminators",
             "--cycle_pull",
+            "--texture_by_input",
         ]
     )
     with open(out + ".json") as f:
@@ -97,6 +98,7 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
     assert list(saved["discriminator_verdicts"]) == ["InstaGAN", "CycleGAN+Seg"]
     assert list(saved["cycle_pull"]) == ["InstaGAN", "CycleGAN+Seg"]
     assert list(saved["cycle_pull"]["InstaGAN"]) == ["AtoB", "BtoA"]
+    assert list(saved["texture_by_input"]["CycleGAN+Seg"]["BtoA"]) == ["source", "cycle", "identity"]
     assert list(saved["results"]) == ["input unchanged", "real target", "InstaGAN", "CycleGAN+Seg"]
     for direction in ("AtoB", "BtoA"):  # 32-pixel samples shown in 96-pixel cells, a label row on top
         with Image.open(f"{out}_{direction}.png") as grid:
@@ -135,7 +137,7 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
     assert saved["judges"]["features"]["passed"]
     assert "Command: `python evaluate.py --run" in table and " texture ↓ |" in table
     assert table.count("| InstaGAN | D_") == 2 and table.count("| CycleGAN+Seg | D_") == 2
-    assert "| InstaGAN | BtoA | " in table and "### Cycle pull" in table
+    assert "| InstaGAN | BtoA | " in table and "### Cycle pull" in table and "### Texture by input" in table
 
 
 class RightHalfGivenUp:
@@ -164,6 +166,37 @@ def test_cycle_pull_compares_the_cycle_with_and_without_what_was_given_up():
         assert pull["region_cleaned"] > 0.1
         region_total = pull["region_cleaned"] * given_up.sum()
         assert abs(pull["image_cleaned"] * images[..., 0].size - region_total) < 1e-3 * region_total
+
+
+class SpecklesFlatObjects:
+    """A stand-in translator for `texture_by_input`: objects that come in flat get a checkerboard of
+    amplitude 0.3, objects that come in textured are flattened to their mean colour; masks kept."""
+
+    def translate(self, image, masks, direction):
+        inside = (masks > 0).any(-1)
+        out = image.copy()
+        for n, textured in enumerate(metrics.object_texture(image, masks) > 1.0):
+            if textured:
+                out[n][inside[n]] = image[n][inside[n]].mean(0)
+            else:
+                checker = 0.3 * (-1.0) ** np.add.outer(np.arange(image.shape[1]), np.arange(image.shape[2]))
+                out[n][inside[n]] += checker[inside[n]][:, None]
+        return out, masks.copy()
+
+
+def test_texture_by_input_reads_each_generator_on_source_cycle_and_identity_inputs():
+    (images_a, masks_a), (images_b, masks_b) = shapes.load(6, 32, 4, seed=3)
+    data = {"A": (images_a, masks_a), "B": (images_b, masks_b)}
+    textures = evaluation.texture_by_input(SpecklesFlatObjects(), data, batch_size=4)
+    checkerboard = 0.3 * 8 / 9 * 127.5  # |x − its 3×3 mean| inside a ±0.3 checkerboard, 0–255 units
+    assert list(textures) == ["AtoB", "BtoA"]
+    for texture in textures.values():
+        # real sources and real targets are flat: speckled; the cycle's inputs come speckled: flattened
+        assert abs(texture["source"] - checkerboard) < 0.05 * checkerboard
+        assert abs(texture["identity"] - checkerboard) < 0.05 * checkerboard
+        assert texture["cycle"] < 0.01
+    table = evaluation.texture_by_input_table({"stand-in": textures})
+    assert f"| stand-in | BtoA | {textures['BtoA']['source']:.2f} | 0.00 |" in table
 
 
 def test_discriminator_verdicts_are_the_discriminators_mean_verdicts():

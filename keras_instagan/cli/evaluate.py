@@ -107,6 +107,12 @@ def parse_args(argv=None):
         help="also measure whether the cycle term rewards each run for keeping the parts of the source "
         "objects its translation gives up (evaluation.cycle_pull)",
     )
+    p.add_argument(
+        "--texture_by_input",
+        action="store_true",
+        help="also measure each generator's object texture on real source images, on the other "
+        "generator's translations (the cycle) and on real target images (evaluation.texture_by_input)",
+    )
     args = p.parse_args(argv)
     if args.label and len(args.label) != len(args.run):
         p.error(f"--label needs one name per --run: {len(args.run)} runs, {len(args.label)} labels")
@@ -282,7 +288,7 @@ def main(argv=None):
                 flush=True,
             )
 
-    results, models, verdicts, pulls = {}, [], {}, {}
+    results, models, verdicts, pulls, textures = {}, [], {}, {}, {}
     for direction in evaluation.SIDES:
         for name, row in judges.reference(data, direction).items():
             results.setdefault(name, {"info": {}})[direction] = row
@@ -315,6 +321,13 @@ def main(argv=None):
                 pulls[label] = evaluation.cycle_pull(model, data)
             else:
                 print(f"evaluate.py: {label}: the cycle needs both generators: no cycle pull", flush=True)
+        if args.texture_by_input:
+            if set(directions) == set(evaluation.SIDES):
+                textures[label] = evaluation.texture_by_input(model, data)
+            else:
+                print(
+                    f"evaluate.py: {label}: the cycle needs both generators: no texture by input", flush=True
+                )
 
     draws = {}
     if args.judge_seeds:
@@ -357,6 +370,13 @@ def main(argv=None):
         text += ["", "### Discriminator verdicts (1 = real)", "", evaluation.verdict_table(verdicts)]
     if pulls:
         text += ["", "### Cycle pull (evaluation.cycle_pull)", "", evaluation.cycle_pull_table(pulls)]
+    if textures:
+        text += [
+            "",
+            "### Texture by input (evaluation.texture_by_input)",
+            "",
+            evaluation.texture_by_input_table(textures),
+        ]
     if draws:
         text += [
             "",
@@ -376,6 +396,7 @@ def main(argv=None):
                 "results": results,
                 **({"discriminator_verdicts": verdicts} if args.discriminators else {}),
                 **({"cycle_pull": pulls} if args.cycle_pull else {}),
+                **({"texture_by_input": textures} if args.texture_by_input else {}),
                 **({"judge_draws": draws} if draws else {}),
                 "judges": {
                     key: {"value": value, "passed": passed} for key, (value, passed) in checks.items()
