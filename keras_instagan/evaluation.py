@@ -316,6 +316,7 @@ def evaluate_model(model, data, judges, directions=("AtoB", "BtoA"), batch_size=
 
 
 VERDICTS = (
+    ("training", "real, its training images"),
     ("real", "real, own masks"),
     ("other_masks", "real, another image's masks"),
     ("source_masks", "real, source-domain masks"),
@@ -335,12 +336,16 @@ def _mean_verdict(discriminator, images, masks, batch_size):
     return total / len(images)
 
 
-def discriminator_verdicts(model, data, batch_size=16):
-    """Mean LSGAN verdict (1 = real, 0 = fake) of each of `model`'s discriminators on five kinds of
-    (image, masks) pair; `{"D_A": {kind: verdict}, "D_B": {...}}` (D_A judges domain B, D_B domain A).
+def discriminator_verdicts(model, data, batch_size=16, training=None):
+    """Mean LSGAN verdict (1 = real, 0 = fake) of each of `model`'s discriminators on up to six kinds
+    of (image, masks) pair; `{"D_A": {kind: verdict}, "D_B": {...}}` (D_A judges domain B, D_B domain A).
 
     `data`: `{"A": (images, masks), "B": (images, masks)}`, images `(n, H, W, 3)` in [-1, 1], masks
-    `(n, H, W, ins_max)` in {−1, +1}. For D_A, with n = the smaller domain's count:
+    `(n, H, W, ins_max)` in {−1, +1}; `training`: the same for images the model was trained on, or
+    None. For D_A, with n = the smaller domain's count:
+    - `training`: real B images it was trained on, with their masks (None without `training`); a
+      discriminator that scores them well above `real` has memorised its training images, and its
+      verdict on anything new tells a generator little;
     - `real`: real B images with their own masks;
     - `other_masks`: real B images, each with the masks of the next B image (a picture whose objects
       are elsewhere than its masks say);
@@ -355,7 +360,8 @@ def discriminator_verdicts(model, data, batch_size=16):
     count = min(len(data["A"][0]), len(data["B"][0]))
     verdicts = {}
     for name, direction in (("D_A", "AtoB"), ("D_B", "BtoA")):
-        source, target = (data[side] for side in SIDES[direction])
+        source_side, target_side = SIDES[direction]
+        source, target = data[source_side], data[target_side]
         images, masks = (x[:count] for x in target)
         source_images, source_masks = (x[:count] for x in source)
         translated = translate_all(model, source_images, source_masks, direction, batch_size)
@@ -367,7 +373,10 @@ def discriminator_verdicts(model, data, batch_size=16):
             "translation": translated,
         }
         judge = getattr(model, name)
-        verdicts[name] = {kind: _mean_verdict(judge, *pair, batch_size) for kind, pair in pairs.items()}
+        verdicts[name] = {
+            "training": None if training is None else _mean_verdict(judge, *training[target_side], batch_size)
+        }
+        verdicts[name].update({kind: _mean_verdict(judge, *pair, batch_size) for kind, pair in pairs.items()})
     return verdicts
 
 

@@ -45,7 +45,8 @@ def write_run(folder, config_changes=None, **options):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    write_run(str(root / "insta"))
+    synthetic = {"synthetic_count": 8, "loadSizeH": 36, "loadSizeW": 36, "seed": 5}
+    write_run(str(root / "insta"), config_changes=synthetic)
     write_run(str(root / "seg"), netG="resnet_seg", netD="basic")
     return root
 
@@ -96,6 +97,9 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
     with open(out + ".json") as f:
         saved = json.load(f)
     assert list(saved["discriminator_verdicts"]) == ["InstaGAN", "CycleGAN+Seg"]
+    for network in ("D_A", "D_B"):  # the InstaGAN run records its synthetic data, the other does not
+        assert isinstance(saved["discriminator_verdicts"]["InstaGAN"][network]["training"], float)
+        assert saved["discriminator_verdicts"]["CycleGAN+Seg"][network]["training"] is None
     assert list(saved["cycle_pull"]) == ["InstaGAN", "CycleGAN+Seg"]
     assert list(saved["cycle_pull"]["InstaGAN"]) == ["AtoB", "BtoA"]
     assert list(saved["texture_by_input"]["CycleGAN+Seg"]["BtoA"]) == ["source", "cycle", "identity"]
@@ -204,12 +208,14 @@ def test_discriminator_verdicts_are_the_discriminators_mean_verdicts():
     model = InstaGAN(ngf=4, ndf=4, n_blocks=1, ins_max=4, ins_per=2)
     (images_a, masks_a), (images_b, masks_b) = shapes.load(6, 32, 4, seed=3)
     data = {"A": (images_a, masks_a), "B": (images_b[:5], masks_b[:5])}  # n = 5
-    verdicts = evaluation.discriminator_verdicts(model, data, batch_size=2)
+    training = dict(zip("AB", shapes.load(3, 32, 4, seed=9)))
+    verdicts = evaluation.discriminator_verdicts(model, data, batch_size=2, training=training)
     assert list(verdicts) == ["D_A", "D_B"]
     assert list(verdicts["D_A"]) == [kind for kind, _ in evaluation.VERDICTS]
     mean = lambda d, x, k: float(np.mean(keras.ops.convert_to_numpy(d([x, k]))))  # noqa: E731
     translated = model.translate(images_a[:5], masks_a[:5], "AtoB")
     expected = {
+        "training": mean(model.D_A, *training["B"]),
         "real": mean(model.D_A, images_b[:5], masks_b[:5]),
         "other_masks": mean(model.D_A, images_b[:5], np.roll(masks_b[:5], 1, axis=0)),
         "source_masks": mean(model.D_A, images_b[:5], masks_a[:5]),
@@ -219,7 +225,22 @@ def test_discriminator_verdicts_are_the_discriminators_mean_verdicts():
     for kind, value in expected.items():
         assert abs(verdicts["D_A"][kind] - value) < 1e-5, kind
     assert abs(verdicts["D_B"]["real"] - mean(model.D_B, images_a[:5], masks_a[:5])) < 1e-5
-    assert len({round(v, 6) for v in verdicts["D_A"].values()}) == 5  # five different pairs
+    assert abs(verdicts["D_B"]["training"] - mean(model.D_B, *training["A"])) < 1e-5
+    assert len({round(v, 6) for v in verdicts["D_A"].values()}) == 6  # six different pairs
+    assert evaluation.discriminator_verdicts(model, data, batch_size=2)["D_B"]["training"] is None
+
+
+def test_synthetic_training_images_are_the_centre_crops_of_what_the_run_drew():
+    config = {"dataroot": None, "fineSizeH": 32, "fineSizeW": 32, "loadSizeH": 36, "ins_max": 4}
+    config.update(synthetic_count=5, seed=3, synthetic="triangles_crosses")
+    training = evaluate.synthetic_training_images(config, (32, 32), count=8)
+    drawn = shapes.load(5, 36, 4, seed=3, pair="triangles_crosses")
+    for side, (images, masks) in zip("AB", drawn):
+        np.testing.assert_array_equal(training[side][0], images[:, 2:34, 2:34])
+        np.testing.assert_array_equal(training[side][1], masks[:, 2:34, 2:34])
+    assert evaluate.synthetic_training_images(config, (32, 32), count=2)["A"][0].shape == (2, 32, 32, 3)
+    assert evaluate.synthetic_training_images(config, (64, 64), count=8) is None  # trained at 32
+    assert evaluate.synthetic_training_images({**config, "dataroot": "photos"}, (32, 32), count=8) is None
 
 
 def test_judges_score_the_input_itself_as_no_change():

@@ -181,6 +181,30 @@ def load_data(args, configs, size):
     )
 
 
+def synthetic_training_images(config, size, count):
+    """The first `count` images per domain a run on the synthetic data trained on, centre-cropped to
+    `size` as in `{"A": (images, masks), "B": ...}`; None for a run on real data, at another size or
+    without a `train.py` config (a converted run)."""
+    if config.get("dataroot") or config.get("coco_annotations") or "synthetic_count" not in config:
+        return None
+    if (config.get("fineSizeH"), config.get("fineSizeW")) != tuple(size):
+        return None
+    from keras_instagan.data import shapes
+
+    load, top = config["loadSizeH"], (config["loadSizeH"] - size[0]) // 2
+    domains = shapes.load(
+        min(count, config["synthetic_count"]),
+        load,
+        config["ins_max"],
+        seed=config["seed"],
+        pair=config.get("synthetic", "ellipses_squares"),
+    )
+    return {
+        side: tuple(x[:, top : top + size[0], top : top + size[1]] for x in d)
+        for side, d in zip("AB", domains)
+    }
+
+
 def make_judges(args, training_data, target_shapes):
     import keras
 
@@ -313,7 +337,8 @@ def main(argv=None):
             results[label]["info"]["ins_per"] = model.ins_per if model.netG == "set" else "all"
         if args.discriminators:
             if RunDirectory(run).holds_discriminators():
-                verdicts[label] = evaluation.discriminator_verdicts(model, data)
+                training = synthetic_training_images(config, size, args.count)
+                verdicts[label] = evaluation.discriminator_verdicts(model, data, training=training)
             else:
                 print(f"evaluate.py: {label}: no trained D_A and D_B in {run}: no verdicts", flush=True)
         if args.cycle_pull:
