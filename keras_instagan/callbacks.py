@@ -128,18 +128,21 @@ class QualityLog(keras.callbacks.Callback):
     (`evaluation.evaluate_model`) and logs each number as `<metric>_<direction>`, e.g.
     `shape_instances_AtoB`, `classification_BtoA`, `fid_AtoB` (`evaluation.METRICS`). Other epochs log
     NaN in the same columns, so `log.csv` keeps one header, and with the `seconds` column the rows
-    make a quality curve over training time (`plot_quality.py`).
+    make a quality curve over training time (`plot_quality.py`). With `training` it also logs
+    `D_A_memorised` and `D_B_memorised` (`evaluation.memorisation`: how much more real each
+    discriminator calls its training images than the held-out ones).
 
     Args:
         data: `{"A": (images, masks), "B": (images, masks)}` held-out samples of each domain.
         judges: an `evaluation.Judges` (its classifiers fixed for the whole run, so that the curve
             compares like with like).
         every: evaluate after every `every`-th epoch.
+        training: None, or as many training samples in the same form and size as `data`.
     """
 
-    def __init__(self, data, judges, every=1):
+    def __init__(self, data, judges, every=1, training=None):
         super().__init__()
-        self.data, self.judges, self.every = data, judges, int(every)
+        self.data, self.judges, self.every, self.training = data, judges, int(every), training
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -155,6 +158,10 @@ class QualityLog(keras.callbacks.Callback):
             for metric in evaluation.METRICS:
                 value = row.get(metric)
                 logs[f"{metric}_{direction}"] = float("nan") if value is None else float(value)
+        if self.training is not None:
+            gaps = evaluation.memorisation(self.model, self.training, self.data) if rows else {}
+            for name in ("D_A", "D_B"):
+                logs[f"{name}_memorised"] = gaps.get(name, float("nan"))
 
 
 class FirstStepTime(keras.callbacks.Callback):

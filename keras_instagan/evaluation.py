@@ -336,6 +336,20 @@ def _mean_verdict(discriminator, images, masks, batch_size):
     return total / len(images)
 
 
+def memorisation(model, training, held_out, batch_size=16):
+    """How much more real each discriminator calls real images it was trained on than fresh ones:
+    `{"D_A": ..., "D_B": ...}`, the mean LSGAN verdict on `training` minus that on `held_out` (both
+    `{"A": (images, masks), "B": ...}`; D_A judges domain B, D_B domain A). Near 0 for a discriminator
+    that generalises; a large gap means it recognises its training images, and its verdict on
+    anything new (the translations) tells the generator little.
+    """
+    return {
+        name: _mean_verdict(getattr(model, name), *training[side], batch_size)
+        - _mean_verdict(getattr(model, name), *held_out[side], batch_size)
+        for name, side in (("D_A", "B"), ("D_B", "A"))
+    }
+
+
 def discriminator_verdicts(model, data, batch_size=16, training=None):
     """Mean LSGAN verdict (1 = real, 0 = fake) of each of `model`'s discriminators on up to six kinds
     of (image, masks) pair; `{"D_A": {kind: verdict}, "D_B": {...}}` (D_A judges domain B, D_B domain A).

@@ -395,6 +395,21 @@ def load_real_data(args):
     return train, held_out, lambda: tuple(d.resized(fine).load_all(args.judge_count) for d in train)
 
 
+def training_samples(args, domain_a, domain_b):
+    """The first `--eval_samples` training images of each domain, centre-cropped to the fine size, for
+    the discriminators' memorisation in `log.csv`; None for real data, whose held-out samples are
+    training images too."""
+    if args.dataroot or args.coco_annotations:
+        return None
+    from keras_instagan.data.sampling import centre_crop
+
+    size = (args.fineSizeH, args.fineSizeW)
+    return {
+        side: centre_crop(*(x[: args.eval_samples] for x in d), size)
+        for side, d in zip("AB", (domain_a, domain_b))
+    }
+
+
 def make_judges(args, run, judge_data):
     """The `evaluation.Judges` of `--eval_every`: the run's own from its `judges/` when it has them
     (a continued run keeps scoring with the same classifiers), else trained on `judge_data()` and
@@ -714,7 +729,12 @@ def train(args, started=None):
         chief_steps = [callbacks.SampleGrid(run.samples, grid_samples, rows=args.grid_rows)]
         if args.eval_every:
             judges = make_judges(args, run, judge_data)
-            chief_steps.append(callbacks.QualityLog(dict(zip("AB", samples)), judges, every=args.eval_every))
+            held_out = dict(zip("AB", samples))
+            chief_steps.append(
+                callbacks.QualityLog(
+                    held_out, judges, args.eval_every, training_samples(args, domain_a, domain_b)
+                )
+            )
         chief_steps += [  # the log row before the state (CSVLog)
             callbacks.CSVLog(run.log, append=args.continue_train or restarted),
             callbacks.RunState(run),

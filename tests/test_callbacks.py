@@ -32,16 +32,19 @@ def test_quality_log_scores_every_k_epochs_and_the_last(tmp_path):
     )
     model = InstaGAN(ngf=4, ndf=4, n_blocks=1, pool_size=0)
     model.compile()
-    quality = callbacks.QualityLog(data, judges, every=2)
-    history = model.fit(
-        unpaired_dataset(*shapes.load(1, 32, 4, seed=3)), epochs=3, verbose=0, callbacks=[quality]
-    )
-    for name in ("shape_instances_AtoB", "fid_BtoA", "classification_masked_AtoB", "kid_AtoB"):
+    trained_on = shapes.load(1, 32, 4, seed=3)
+    quality = callbacks.QualityLog(data, judges, every=2, training=dict(zip("AB", trained_on)))
+    history = model.fit(unpaired_dataset(*trained_on), epochs=3, verbose=0, callbacks=[quality])
+    names = ("shape_instances_AtoB", "fid_BtoA", "classification_masked_AtoB", "kid_AtoB", "D_B_memorised")
+    for name in names:
         values = history.history[name]
         assert np.isnan(values[0]) and not np.isnan(values[1]) and not np.isnan(values[2]), name
     expected = evaluation.evaluate_model(model, data, judges)  # the last epoch's model
     assert history.history["shape_instances_BtoA"][2] == expected["BtoA"]["shape_instances"]
     assert history.history["background_error_AtoB"][2] == pytest.approx(expected["AtoB"]["background_error"])
+    gaps = evaluation.memorisation(model, dict(zip("AB", trained_on)), data)
+    assert history.history["D_A_memorised"][2] == pytest.approx(gaps["D_A"])
+    assert history.history["D_B_memorised"][2] == pytest.approx(gaps["D_B"])
 
 
 def test_sample_grid_cells_are_at_least_96_pixels(tmp_path):

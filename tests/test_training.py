@@ -94,6 +94,9 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
             assert 0.0 <= float(row[f"shape_instances_{direction}"]) <= 1.0
             assert 0.0 <= float(row[f"classification_masked_{direction}"]) <= 1.0
             assert float(row[f"background_error_{direction}"]) > 0.0
+        for network in ("D_A", "D_B"):  # training images against held-out ones: scored, and differently
+            gap = float(row[f"{network}_memorised"])
+            assert np.isfinite(gap) and gap != 0.0
     # the continued run scored with the judges of the first part, not with new ones
     assert os.path.getmtime(run_dir / "judges" / "domain_classifier.keras") == judges_written
     assert float(log[1]["lr"]) == pytest.approx(5e-4)  # epoch 2, first decay epoch of 1: half of 1e-3

@@ -190,19 +190,16 @@ def synthetic_training_images(config, size, count):
     if (config.get("fineSizeH"), config.get("fineSizeW")) != tuple(size):
         return None
     from keras_instagan.data import shapes
+    from keras_instagan.data.sampling import centre_crop
 
-    load, top = config["loadSizeH"], (config["loadSizeH"] - size[0]) // 2
     domains = shapes.load(
         min(count, config["synthetic_count"]),
-        load,
+        config["loadSizeH"],
         config["ins_max"],
         seed=config["seed"],
         pair=config.get("synthetic", "ellipses_squares"),
     )
-    return {
-        side: tuple(x[:, top : top + size[0], top : top + size[1]] for x in d)
-        for side, d in zip("AB", domains)
-    }
+    return {side: centre_crop(*domain, size) for side, domain in zip("AB", domains)}
 
 
 def make_judges(args, training_data, target_shapes):

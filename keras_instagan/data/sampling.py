@@ -46,6 +46,16 @@ def sort_masks_by_area(masks):
     return masks[..., np.argsort(-area, kind="stable")]
 
 
+def centre_crop(images, masks, size):
+    """`(n, H, W, 3)` images and `(n, H, W, N)` masks cut to their central `size` = (h, w), the masks
+    re-sorted largest first as after the training pipeline's crop."""
+    top, left = (images.shape[1] - size[0]) // 2, (images.shape[2] - size[1]) // 2
+    window = (slice(None), slice(top, top + size[0]), slice(left, left + size[1]))
+    masks = masks[window]
+    order = np.argsort(-np.sum(masks + 1.0, axis=(1, 2)), axis=-1, kind="stable")
+    return images[window], np.take_along_axis(masks, order[:, None, None, :], axis=-1)
+
+
 class _Stream:
     """Indices of one domain as an endless stream of passes, each in a new random order (or in
     order without shuffling)."""
