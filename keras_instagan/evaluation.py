@@ -473,41 +473,57 @@ def texture_by_input(model, data, batch_size=16):
 
 def texture_by_input_table(textures):
     """A Markdown table of `{run: texture_by_input(...)}`: one row per run and generator."""
-    lines = [
-        "| run | generator | texture ↓ of its translations of: real source | cycle input | real target |",
-        "|---|---|---|---|---|",
+    header = [
+        "run",
+        "generator",
+        "texture ↓ of its translations of: real source",
+        "cycle input",
+        "real target",
     ]
-    for name, per_direction in textures.items():
-        for direction, texture in per_direction.items():
-            cells = [name, direction] + [_cell(texture[key], 2) for key in ("source", "cycle", "identity")]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [
+        [name, direction] + [_cell(texture[key], 2) for key in ("source", "cycle", "identity")]
+        for name, per_direction in textures.items()
+        for direction, texture in per_direction.items()
+    ]
+    return _markdown(header, rows)
 
 
 def cycle_pull_table(pulls):
     """A Markdown table of `{run: cycle_pull(...)}`: one row per run and direction."""
-    lines = [
-        "| run | direction | given up | cycle L1 there, kept | cleaned | whole image, kept | cleaned |",
-        "|---|---|---|---|---|---|---|",
+    header = [
+        "run",
+        "direction",
+        "given up",
+        "cycle L1 there, kept",
+        "cleaned",
+        "whole image, kept",
+        "cleaned",
     ]
-    for name, per_direction in pulls.items():
-        for direction, pull in per_direction.items():
-            keys = ("given_up", "region_kept", "region_cleaned", "image_kept", "image_cleaned")
-            cells = [name, direction] + [_cell(pull[key], 4) for key in keys]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    keys = ("given_up", "region_kept", "region_cleaned", "image_kept", "image_cleaned")
+    rows = [
+        [name, direction] + [_cell(pull[key], 4) for key in keys]
+        for name, per_direction in pulls.items()
+        for direction, pull in per_direction.items()
+    ]
+    return _markdown(header, rows)
 
 
 def verdict_table(verdicts):
     """A Markdown table of `{run: discriminator_verdicts(...)}`: one row per run and discriminator."""
     header = ["run", "discriminator"] + [title for _, title in VERDICTS]
+    rows = [
+        [name, f"{network} (judges {judges})"]
+        + [_cell(per_network[network][kind], 3) for kind, _ in VERDICTS]
+        for name, per_network in verdicts.items()
+        for network, judges in (("D_A", "B"), ("D_B", "A"))
+    ]
+    return _markdown(header, rows)
+
+
+def _markdown(header, rows):
+    """A Markdown table of `header` cells and `rows`, lists of cells."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name, per_network in verdicts.items():
-        for network, judges in (("D_A", "B"), ("D_B", "A")):
-            cells = [name, f"{network} (judges {judges})"]
-            cells += [_cell(per_network[network][kind], 3) for kind, _ in VERDICTS]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
 
 
 def _nanmean(values):
