@@ -18,7 +18,8 @@ from or with real images of the target domain:
 - `classification`, `classification_masked` (↑): share of translated images a domain classifier puts
   in the target domain; the masked one sees only the pixels inside the translated masks.
 - `fid`, `kid` (↓): between translated images and real target images, on a feature extractor (KID
-  as the plain MMD², not ×100: its scale follows the extractor's).
+  as the plain MMD², not ×100: its scale follows the extractor's); None with fewer than 2 images on
+  either side.
 
 Two reference rows frame them: `input unchanged` (no translation: the floor; its shape scores are
 those of the source masks) and `real target` (the real target-domain images and masks: the
@@ -205,7 +206,7 @@ class Judges:
         row["object_texture"] = _nanmean(metrics.object_texture(fake, fake_masks))  # CycleGAN: the input's
         row.update(self.classify(fake, fake_masks, target))
         row["fid"] = row["kid"] = None
-        if "features" not in self.refused:
+        if "features" not in self.refused and min(len(fake), len(real_target[0])) >= 2:
             fake_features = classifier.features(self.extractor, fake)
             real_features = classifier.features(self.extractor, real_target[0])
             row["fid"] = metrics.frechet_distance(fake_features, real_features)

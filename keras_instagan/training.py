@@ -124,6 +124,12 @@ def parser(description=__doc__):
         "<phase>B/, <phase>B_seg/); omit for the built-in synthetic data",
     )
     p.add_argument("--phase", default="train", help="folder prefix under --dataroot (train, test, sample)")
+    p.add_argument(
+        "--eval_phase",
+        help="--dataroot: folder prefix of held-out images (e.g. test) for the epoch grids and the "
+        "--eval_every scores, which then also log the discriminators' memorisation; default: the "
+        "first training images",
+    )
     p.add_argument("--coco_annotations", help="read a COCO instances JSON directly instead of --dataroot")
     p.add_argument("--coco_images", help="the image folder of --coco_annotations (e.g. coco/train2017)")
     p.add_argument("--classA", help="COCO category of domain A (with --coco_annotations), e.g. sheep")
@@ -317,6 +323,13 @@ def complete(args):
         raise ValueError(
             "--loadSizeH/W must be at least --fineSizeH/W (the crop is taken from the loaded image)"
         )
+    if args.eval_phase is not None and not args.dataroot:
+        raise ValueError(
+            "--eval_phase needs --dataroot (the synthetic data's held-out samples are always fresh; "
+            "COCO runs score their first training images)"
+        )
+    if args.eval_phase is not None and args.eval_phase == args.phase:
+        raise ValueError(f"--eval_phase {args.eval_phase} is the training --phase: give held-out images")
     if args.continue_train and args.overwrite:
         raise ValueError("give either --continue_train or --overwrite, not both")
     if args.workers and args.strategy != "multiworker":
@@ -347,8 +360,9 @@ def check_ranges(args):
 
 def load_data(args):
     """Both domains (NumPy arrays or file-backed `InstanceDomain`s at load size), fixed samples at
-    crop size for the epoch grids and scores (the first images of each domain for real data), and a
-    function giving the images the domain classifiers of `--eval_every` learn from."""
+    crop size for the epoch grids and scores (for real data the first images of each domain of
+    `--eval_phase`, else of the training images), and a function giving the images the domain
+    classifiers of `--eval_every` learn from."""
     if args.dataroot or args.coco_annotations:
         return load_real_data(args)
     from keras_instagan.data import shapes
@@ -389,21 +403,31 @@ def load_real_data(args):
                 for category in (args.classA, args.classB)
             )
         fine = (args.fineSizeH, args.fineSizeW)
-        held_out = tuple(d.resized(fine).load_all(args.eval_samples) for d in train)
+        shown = train
+        if args.eval_phase is not None:
+            shown = tuple(
+                FolderDomain(args.dataroot, args.eval_phase, side, size, args.ins_max) for side in "AB"
+            )
+        held_out = tuple(d.resized(fine).load_all(args.eval_samples) for d in shown)
     except (ValueError, ImportError) as error:
         raise TrainingError(str(error)) from None
     return train, held_out, lambda: tuple(d.resized(fine).load_all(args.judge_count) for d in train)
 
 
 def training_samples(args, domain_a, domain_b):
-    """The first `--eval_samples` training images of each domain, centre-cropped to the fine size, for
-    the discriminators' memorisation in `log.csv`; None for real data, whose held-out samples are
+    """The first `--eval_samples` training images of each domain at the fine size, prepared as the
+    held-out samples are (synthetic: centre crops; folder layout: resized), for the discriminators'
+    memorisation in `log.csv`; None for real data without `--eval_phase`, whose held-out samples are
     training images too."""
+    size = (args.fineSizeH, args.fineSizeW)
+    if args.dataroot and args.eval_phase is not None:
+        return {
+            side: d.resized(size).load_all(args.eval_samples) for side, d in zip("AB", (domain_a, domain_b))
+        }
     if args.dataroot or args.coco_annotations:
         return None
     from keras_instagan.data.sampling import centre_crop
 
-    size = (args.fineSizeH, args.fineSizeW)
     return {
         side: centre_crop(*(x[: args.eval_samples] for x in d), size)
         for side, d in zip("AB", (domain_a, domain_b))

@@ -17,6 +17,7 @@ from utils import command
 from keras_instagan.data import CocoDomain, FolderDomain, unpaired_dataset
 from keras_instagan.data.coco import annotation_mask
 from keras_instagan.data.prepare_coco import main as prepare_coco
+from keras_instagan.run import RunDirectory
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(ROOT, "data", "shp2gir_coco_sample")
@@ -32,10 +33,11 @@ def box(height, width, top, left, bottom, right):
     return mask
 
 
-def write_layout(root, phase="train", masks_as="L"):
+def write_layout(root, phase="train", masks_as="L", seed=0):
     """A tiny official layout; domain A: a PNG with 3 masks (one RGB, one JPEG-free 0/1 'L'), a JPEG
-    with 22 masks, a PNG without masks; domain B: one image with one mask. Returns the masks."""
-    rng = np.random.default_rng(0)
+    with 22 masks, a PNG without masks; domain B: one image with one mask; the pixels random from
+    `seed`. Returns the masks."""
+    rng = np.random.default_rng(seed)
     for folder in ("A", "A_seg", "B", "B_seg"):
         os.makedirs(os.path.join(root, f"{phase}{folder}"), exist_ok=True)
 
@@ -357,9 +359,40 @@ def test_coco_polygon_rle_and_crowd_become_masks_and_folder_layout(tmp_path):
     assert any(np.array_equal(folder.load(0)[1][..., k], cut_crowd) for k in range(3))
 
 
+def test_eval_phase_holds_out_its_own_images(tmp_path):
+    from keras_instagan import training
+
+    root = str(tmp_path / "data")
+    write_layout(root, phase="train")
+    write_layout(root, phase="test", seed=1)
+    sizes = dict(loadSizeH=28, loadSizeW=36, fineSizeH=24, fineSizeW=32, eval_samples=2, grid_rows=1)
+
+    def folder(phase, side):
+        return FolderDomain(root, phase, side, (24, 32)).load_all(2)
+
+    args = training.options(dataroot=root, eval_phase="test", **sizes)
+    (domain_a, domain_b), held_out, _ = training.load_data(args)
+    training_images = training.training_samples(args, domain_a, domain_b)
+    for i, side in enumerate("AB"):
+        for got, expected in zip(held_out[i], folder("test", side)):
+            np.testing.assert_array_equal(got, expected)
+        for got, expected in zip(training_images[side], folder("train", side)):
+            np.testing.assert_array_equal(got, expected)
+    assert not np.array_equal(held_out[0][0], training_images["A"][0])
+    plain = training.options(dataroot=root, **sizes)  # no held-out phase: the first training images
+    (domain_a, domain_b), held_out, _ = training.load_data(plain)
+    np.testing.assert_array_equal(held_out[0][0], folder("train", "A")[0])
+    assert training.training_samples(plain, domain_a, domain_b) is None
+    with pytest.raises(training.TrainingError, match="valA: folder not found"):
+        training.load_data(training.options(dataroot=root, eval_phase="val", **sizes))
+
+
 def test_instagan_train_on_a_folder_layout(tmp_path):
+    """Trains on `sample*/`, shows and scores held-out `test*/` images, logging the discriminators'
+    memorisation (their verdict on training images minus that on the held-out ones)."""
     root = str(tmp_path / "data")
     write_layout(root, phase="sample")
+    write_layout(root, phase="test", seed=1)
     run = subprocess.run(  # the instagan-train command (train.py is the same program)
         [
             command("instagan-train"),
@@ -372,6 +405,10 @@ def test_instagan_train_on_a_folder_layout(tmp_path):
                 str(tmp_path),
                 "--name",
                 "folder",
+                "--eval_phase",
+                "test",
+                "--eval_every",
+                "1",
             ),
             *("--loadSizeH", "28", "--loadSizeW", "36", *TINY_FOLDER_RUN),
         ],
@@ -382,6 +419,8 @@ def test_instagan_train_on_a_folder_layout(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "3/1 images A/B" in run.stdout
     assert os.path.exists(os.path.join(tmp_path, "folder", "samples", "epoch_001.png"))
+    (row,) = RunDirectory(str(tmp_path / "folder")).read_log()
+    assert np.isfinite(float(row["background_error_AtoB"])) and np.isfinite(float(row["D_A_memorised"]))
     bad = subprocess.run(
         [
             sys.executable,

@@ -10,7 +10,7 @@ from PIL import Image
 
 from keras_instagan import InstaGAN, evaluation, metrics
 from keras_instagan.cli import evaluate
-from keras_instagan.data import shapes
+from keras_instagan.data import FolderDomain, shapes
 from keras_instagan.data.sampling import sort_masks_by_area
 
 
@@ -244,18 +244,19 @@ def test_memorisation_is_the_verdict_on_training_images_less_that_on_held_out_on
     assert evaluation.memorisation(model, held_out, held_out) == {"D_A": 0.0, "D_B": 0.0}
 
 
-def test_synthetic_training_images_are_the_centre_crops_of_what_the_run_drew():
+def test_training_images_are_the_centre_crops_of_what_a_synthetic_run_drew():
     config = {"dataroot": None, "fineSizeH": 32, "fineSizeW": 32, "loadSizeH": 36, "ins_max": 4}
     config.update(synthetic_count=5, seed=3, synthetic="triangles_crosses")
-    training = evaluate.synthetic_training_images(config, (32, 32), count=8)
+    training = evaluate.training_images(config, (32, 32), count=8)
     drawn = shapes.load(5, 36, 4, seed=3, pair="triangles_crosses")
     for side, (images, masks) in zip("AB", drawn):
         np.testing.assert_array_equal(training[side][0], images[:, 2:34, 2:34])
         cropped = np.stack([sort_masks_by_area(m) for m in masks[:, 2:34, 2:34]])  # as after a training crop
         np.testing.assert_array_equal(training[side][1], cropped)
-    assert evaluate.synthetic_training_images(config, (32, 32), count=2)["A"][0].shape == (2, 32, 32, 3)
-    assert evaluate.synthetic_training_images(config, (64, 64), count=8) is None  # trained at 32
-    assert evaluate.synthetic_training_images({**config, "dataroot": "photos"}, (32, 32), count=8) is None
+    assert evaluate.training_images(config, (32, 32), count=2)["A"][0].shape == (2, 32, 32, 3)
+    assert evaluate.training_images(config, (64, 64), count=8) is None  # trained at 32
+    assert evaluate.training_images({**config, "dataroot": "photos"}, (32, 32), count=8) is None
+    assert evaluate.training_images({**config, "coco_annotations": "x.json"}, (32, 32), count=8) is None
 
 
 def test_judges_score_the_input_itself_as_no_change():
@@ -284,6 +285,9 @@ def test_judges_score_the_input_itself_as_no_change():
         metrics.frechet_distance(features(data["A"][0]), features(data["B"][0])), rel=1e-4
     )
     assert "classification_masked" not in row
+    one_target = judges.score(data["A"], data["A"], tuple(x[:1] for x in data["B"]), "B")
+    assert one_target["fid"] is None and one_target["kid"] is None  # undefined for one image
+    assert one_target["background_error"] == 0.0
 
 
 def test_evaluate_py_refuses_what_it_cannot_evaluate(runs, tmp_path):
@@ -450,9 +454,25 @@ def test_evaluate_py_on_a_folder_layout(runs, tmp_path):
     root = str(tmp_path / "data")
     write_synthetic_layout(root, "train", 30, seed=1)
     write_synthetic_layout(root, "test", 8, seed=2)
+    folder_run = tmp_path / "folder_run"
+    write_run(str(folder_run), {"dataroot": "elsewhere/shapes", "phase": "train"})
     results = evaluate.main(
-        ["--run", str(runs / "insta"), "--dataroot", root, "--phase", "test", "--out", str(tmp_path / "eval")]
+        ["--run", str(runs / "insta"), str(folder_run), "--dataroot", root, "--phase", "test"]
+        + ["--discriminators", "--count", "8", "--out", str(tmp_path / "eval")]
     )
+    verdicts = json.load(open(tmp_path / "eval.json"))["discriminator_verdicts"]["folder_run"]
+    config = json.load(open(folder_run / "config.json"))
+    training = evaluate.training_images(config, (32, 32), 8, root, "test")  # its trainA/, trainB/
+    model = InstaGAN.from_run(str(folder_run))
+    expected = evaluation.discriminator_verdicts(model, {s: training[s] for s in "AB"}, training=training)
+    for name in ("D_A", "D_B"):
+        assert verdicts[name]["training"] == pytest.approx(expected[name]["real"], abs=1e-6)
+        assert verdicts[name]["training"] != pytest.approx(verdicts[name]["real"], abs=1e-6)
+    for got, want in zip(training["B"], FolderDomain(root, "train", "B", (32, 32)).load_all(8)):
+        np.testing.assert_array_equal(got, want)
+    assert (
+        evaluate.training_images(config, (32, 32), 8, root, "train") is None
+    )  # evaluated on its training set
     row = results["insta"]["AtoB"]
     assert "shape_instances" not in row  # real data: the target shape is unknown
     assert row["background_error"] > 0 and 0 <= row["instances_kept"] <= 1

@@ -134,6 +134,8 @@ def test_train_py_rejects_bad_options(capsys):
         (["--niter", "0", "--niter_decay", "0"], "nothing to train"),
         (["--grid_rows", "5", "--eval_samples", "4"], "at most --eval_samples 4"),
         (["--continue_train", "--overwrite"], "not both"),
+        (["--eval_phase", "test"], "--eval_phase needs --dataroot"),
+        (["--dataroot", "d", "--eval_phase", "train"], "--eval_phase train is the training --phase"),
     ):
         with pytest.raises(SystemExit):
             training.parse_args(argv)

@@ -181,11 +181,25 @@ def load_data(args, configs, size):
     )
 
 
-def synthetic_training_images(config, size, count):
-    """The first `count` images per domain a run on the synthetic data trained on, centre-cropped to
-    `size` as in `{"A": (images, masks), "B": ...}`; None for a run on real data, at another size or
-    without a `train.py` config (a converted run)."""
-    if config.get("dataroot") or config.get("coco_annotations") or "synthetic_count" not in config:
+def training_images(config, size, count, dataroot=None, phase=None):
+    """The first `count` images per domain a run trained on, as `{"A": (images, masks), "B": ...}` at
+    `size`, prepared as the evaluation images are: for the synthetic data the centre crops of what
+    the run drew; for the folder layout its training `phase` under `dataroot` (the evaluation's
+    data root, evaluated on `phase`), resized. None for a COCO run, a synthetic run at another size,
+    a folder run evaluated on its own training phase (no held-out images) or without a `train.py`
+    config (a converted run)."""
+    if config.get("dataroot"):
+        if dataroot is None or config.get("phase", "train") == phase:
+            return None
+        from keras_instagan.data import FolderDomain
+
+        return {
+            side: FolderDomain(
+                dataroot, config.get("phase", "train"), side, size, config["ins_max"]
+            ).load_all(count)
+            for side in "AB"
+        }
+    if config.get("coco_annotations") or "synthetic_count" not in config:
         return None
     if (config.get("fineSizeH"), config.get("fineSizeW")) != tuple(size):
         return None
@@ -334,7 +348,10 @@ def main(argv=None):
             results[label]["info"]["ins_per"] = model.ins_per if model.netG == "set" else "all"
         if args.discriminators:
             if RunDirectory(run).holds_discriminators():
-                training = synthetic_training_images(config, size, args.count)
+                try:
+                    training = training_images(config, size, args.count, args.dataroot, args.phase)
+                except ValueError as error:
+                    sys.exit(f"evaluate.py: {label}: its training images: {error}")
                 verdicts[label] = evaluation.discriminator_verdicts(model, data, training=training)
             else:
                 print(f"evaluate.py: {label}: no trained D_A and D_B in {run}: no verdicts", flush=True)
