@@ -51,6 +51,7 @@ METRICS = (
     "fid",
     "kid",
 )
+SHARES = ("shape_instances", "shape_painted", "classification", "classification_masked")
 COLUMNS = (
     ("background_error", "bg err ↓", 2),
     ("instances_kept", "inst kept ↑", 3),
@@ -86,6 +87,18 @@ def _shape_components(components_in, components_out, target, candidates):
         hits += sum(metrics.shape_of(after[..., k], candidates) == target for k in range(after.shape[-1]))
         total += max(before.shape[-1], after.shape[-1])
     return hits / total if total else float("nan")
+
+
+def _share(counts):
+    """`hits.sum() / totals.sum()` of `(hits, totals)` (`totals` None: the mean of `hits`); None for
+    no counts, NaN for a zero total."""
+    if counts is None:
+        return None
+    hits, totals = counts
+    if totals is None:
+        return float(np.mean(hits))
+    total = np.sum(totals)
+    return float(np.sum(hits) / total) if total else float("nan")
 
 
 def _components_kept(components_in, components_out):
@@ -171,7 +184,9 @@ class Judges:
             raise FileNotFoundError(f"{directory}: no {cls.FILES['plain']} (written by Judges.save)")
         return cls(models["plain"], models.get("masked"), shapes=shapes)
 
-    def score(self, source, translated, real_target, target, kind="instagan", kid_subsets=10):
+    def score(
+        self, source, translated, real_target, target, kind="instagan", kid_subsets=10, intervals=False
+    ):
         """The row of one translation.
 
         Args:
@@ -181,75 +196,110 @@ class Judges:
             target: "A" or "B".
             kind: "instagan" (one mask per instance), "merged" (CycleGAN+Seg), "image" (CycleGAN: no
                 translated masks), "unchanged" (the input itself: shape scores, no instance count).
+            intervals: also `row["intervals"]`, `{metric: (low, high)}`: the 95 % bootstrap interval
+                over the images of each score that is a share (`shares`).
         """
         (image, masks), (fake, fake_masks) = source, translated
         row = {
             "background_error": float(np.nanmean(metrics.background_error(image, fake, masks, fake_masks)))
         }
         row["instances_kept"] = metrics.instance_fidelity(masks, fake_masks) if kind == "instagan" else None
+        counts = self.shares(source, translated, target, kind)
         components = None
         if kind == "merged" or (kind != "image" and self.shapes is not None):
             components = _union_components(masks), _union_components(fake_masks)
         if kind == "merged":
             row["instances_kept"] = _components_kept(*components)
         if self.shapes is not None:
-            shape = self.shapes[target]
-            row["shape_instances"] = (
-                metrics.shape_score(fake_masks, shape, reference=masks, candidates=self.candidates)
-                if kind in ("instagan", "unchanged")
+            row["shape_instances"] = _share(counts.get("shape_instances"))
+            row["shape_components"] = (
+                _shape_components(*components, self.shapes[target], self.candidates)
+                if components is not None
                 else None
             )
-            row["shape_components"] = (
-                _shape_components(*components, shape, self.candidates) if components is not None else None
-            )
-            row["shape_painted"] = self._painted_shape(image, masks, fake, shape)
+            row["shape_painted"] = _share(counts["shape_painted"])
         row["object_texture"] = _nanmean(metrics.object_texture(fake, fake_masks))  # CycleGAN: the input's
-        row.update(self.classify(fake, fake_masks, target))
+        row.update(self._classification(counts))
         row["fid"] = row["kid"] = None
         if "features" not in self.refused and min(len(fake), len(real_target[0])) >= 2:
             fake_features = classifier.features(self.extractor, fake)
             real_features = classifier.features(self.extractor, real_target[0])
             row["fid"] = metrics.frechet_distance(fake_features, real_features)
             row["kid"] = metrics.kernel_distance(fake_features, real_features, subsets=kid_subsets)[0]
+        if intervals:
+            row["intervals"] = {key: metrics.bootstrap_interval(*c) for key, c in counts.items()}
+        return row
+
+    def shares(self, source, translated, target, kind="instagan"):
+        """The per-image counts behind the scores that are shares of instances or images:
+        `{metric: (hits, totals)}`, two `(n,)` arrays each, the score being `hits.sum() /
+        totals.sum()`. For `shape_instances` (InstaGAN and "unchanged" only) and `shape_painted`
+        (with target shapes), `classification` and `classification_masked` (unless `check` refused
+        the classifier). `kind` as in `score`, or "real": the real-target row (`source` and
+        `translated` both the real target images; every mask an instance)."""
+        (image, masks), (fake, fake_masks) = source, translated
+        counts = {}
+        if self.shapes is not None:
+            shape = self.shapes[target]
+            if kind in ("instagan", "unchanged", "real"):
+                counts["shape_instances"] = metrics.shape_hits(
+                    fake_masks, shape, reference=None if kind == "real" else masks, candidates=self.candidates
+                )
+            painted = metrics.painted_masks(image, masks, fake)
+            counts["shape_painted"] = metrics.shape_hits(
+                painted, shape, reference=masks, candidates=self.candidates
+            )
+        for key, hits in self._classified(fake, fake_masks, target).items():
+            counts[key] = hits, np.ones(len(hits), int)
+        return counts
+
+    def _classified(self, images, masks, target):
+        """`{"classification": (n,) bool, "classification_masked": ...}`: whether each image is put
+        in domain `target` by the plain classifier and, where there is a masked one, by the masked
+        one on `metrics.masked_images(images, masks)`; classifiers `check` refused are left out."""
+        hits = {}
+        if "plain" not in self.refused:
+            hits["classification"] = metrics.classified_as(classifier.predict(self.plain, images), target)
+        if self.masked is not None and "masked" not in self.refused:
+            shown = metrics.masked_images(images, masks)
+            hits["classification_masked"] = metrics.classified_as(
+                classifier.predict(self.masked, shown), target
+            )
+        return hits
+
+    def _classification(self, counts):
+        row = {"classification": _share(counts.get("classification"))}
+        if self.masked is not None:
+            row["classification_masked"] = _share(counts.get("classification_masked"))
         return row
 
     def classify(self, images, masks, target):
         """The classification scores of `images` as domain `target` ("A" or "B"): `classification` by
         the plain classifier and, where there is a masked one, `classification_masked` of
         `metrics.masked_images(images, masks)`; None for a classifier `check` refused."""
+        counts = {key: (hits, None) for key, hits in self._classified(images, masks, target).items()}
+        return self._classification(counts)
 
-        def score(key, model, shown):
-            return (
-                None
-                if key in self.refused
-                else metrics.classification_score(classifier.predict(model, shown), target)
-            )
-
-        row = {"classification": score("plain", self.plain, images)}
-        if self.masked is not None:
-            row["classification_masked"] = score("masked", self.masked, metrics.masked_images(images, masks))
-        return row
-
-    def _painted_shape(self, images, masks, translated, shape):
-        """Share of the input instances that `translated` paints as `shape` (`metrics.painted_masks`)."""
-        painted = metrics.painted_masks(images, masks, translated)
-        return metrics.shape_score(painted, shape, reference=masks, candidates=self.candidates)
-
-    def reference(self, data, direction):
-        """The two reference rows of a direction: `input unchanged` and `real target`."""
+    def reference(self, data, direction, intervals=False):
+        """The two reference rows of a direction: `input unchanged` and `real target` (with
+        `intervals` as in `score`)."""
         source_side, target_side = SIDES[direction]
         source, target = data[source_side], data[target_side]
-        unchanged = self.score(source, source, target, target_side, kind="unchanged")
+        unchanged = self.score(source, source, target, target_side, kind="unchanged", intervals=intervals)
+        counts = self.shares(target, target, target_side, kind="real")
         real = {"background_error": None, "instances_kept": None}
         if self.shapes is not None:
-            shape = self.shapes[target_side]
-            real["shape_instances"] = metrics.shape_score(target[1], shape, candidates=self.candidates)
+            real["shape_instances"] = _share(counts["shape_instances"])
             components = _union_components(target[1])
-            real["shape_components"] = _shape_components(components, components, shape, self.candidates)
-            real["shape_painted"] = self._painted_shape(*target, target[0], shape)
+            real["shape_components"] = _shape_components(
+                components, components, self.shapes[target_side], self.candidates
+            )
+            real["shape_painted"] = _share(counts["shape_painted"])
         real["object_texture"] = _nanmean(metrics.object_texture(*target))
-        real.update(self.classify(*target, target_side))
+        real.update(self._classification(counts))
         real["fid"] = real["kid"] = None
+        if intervals:
+            real["intervals"] = {key: metrics.bootstrap_interval(*c) for key, c in counts.items()}
         return {"input unchanged": unchanged, "real target": real}
 
 
@@ -304,14 +354,15 @@ def kind_of(model):
     return {"set": "instagan", "resnet_seg": "merged", "resnet": "image"}[model.netG]
 
 
-def evaluate_model(model, data, judges, directions=("AtoB", "BtoA"), batch_size=16):
-    """`{direction: row}` for one model. `data`: `{"A": (images, masks), "B": (images, masks)}`."""
+def evaluate_model(model, data, judges, directions=("AtoB", "BtoA"), batch_size=16, intervals=False):
+    """`{direction: row}` for one model. `data`: `{"A": (images, masks), "B": (images, masks)}`;
+    `intervals` as in `Judges.score`."""
     rows = {}
     for direction in directions:
         source_side, target_side = SIDES[direction]
         translated = translate_all(model, *data[source_side], direction, batch_size)
         rows[direction] = judges.score(
-            data[source_side], translated, data[target_side], target_side, kind=kind_of(model)
+            data[source_side], translated, data[target_side], target_side, kind_of(model), intervals=intervals
         )
     return rows
 
@@ -519,6 +570,31 @@ def verdict_table(verdicts):
         for network, judges in (("D_A", "B"), ("D_B", "A"))
     ]
     return _markdown(header, rows)
+
+
+def intervals_table(results):
+    """A Markdown table of the rows of `results` (`{name: {direction: row}}`) scored with
+    `intervals`: per run and direction each share score with its 95 % interval, `score (low–high)`."""
+    scored = [
+        (name, direction, per[direction])
+        for name, per in results.items()
+        for direction in SIDES
+        if "intervals" in per.get(direction, {})
+    ]
+    keys = [key for key in SHARES if any(row.get(key) is not None for _, _, row in scored)]
+
+    def cell(row, key):
+        if row.get(key) is None:
+            return "—"
+        return f"{_cell(row[key], 3)} ({_interval(row['intervals'].get(key))})"
+
+    titles = {key: title for key, title, _ in COLUMNS}
+    rows = [[name, direction] + [cell(row, key) for key in keys] for name, direction, row in scored]
+    return _markdown(["run", "direction"] + [titles[key] for key in keys], rows)
+
+
+def _interval(bounds):
+    return "—" if bounds is None else "–".join(_cell(b, 3) for b in bounds)
 
 
 def _markdown(header, rows):

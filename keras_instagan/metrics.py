@@ -7,11 +7,13 @@ pixel counts as instance where its value is > 0, so translated soft masks in (âˆ
 - `object_texture`: how much fine texture (speckle, stripes) the objects carry.
 - `instance_counts`, `instance_fidelity`: whether every instance came out as one instance.
 - `connected_components`: instances of a single merged mask (the CycleGAN+Seg baseline).
-- `shape_of`, `shape_score`: on the synthetic data, which shape of a pair a mask has.
+- `shape_of`, `shape_score` (`shape_hits` per image): on the synthetic data, which shape of a pair
+  a mask has.
 - `painted_masks`: on the synthetic data, where a translated image paints each input instance (its
   shape judged by `shape_score`, as the masks' are).
-- `classification_score`, `masked_images`: the paper's classification score (Appendix D), given a
-  domain classifier's probabilities (`keras_instagan.classifier`).
+- `classification_score` (`classified_as` per image), `masked_images`: the paper's classification
+  score (Appendix D), given a domain classifier's probabilities (`keras_instagan.classifier`).
+- `bootstrap_interval`: how far a share (shape, classification) may move with other images.
 - `frechet_distance`, `kernel_distance`: FID and KID on feature vectors.
 """
 
@@ -163,6 +165,25 @@ def shape_of(mask, candidates=("square", "ellipse")):
     return best
 
 
+def shape_hits(masks, target, reference=None, min_fraction=0.1, candidates=("square", "ellipse")):
+    """Per image, how many instances have the `target` shape and how many instances there are
+    (arguments as `shape_score`): `(hits, instances)`, two `(B,)` int arrays."""
+    if target not in candidates:
+        raise ValueError(f"shape_score: target must be one of {candidates}; got {target!r}.")
+    masks = np.asarray(masks) > 0
+    areas = masks.sum(axis=(1, 2))
+    if reference is None:
+        present, kept = areas > 0, areas > 0
+    else:
+        reference_areas = (np.asarray(reference) > 0).sum(axis=(1, 2))
+        present = reference_areas > 0
+        kept = present & (areas >= min_fraction * reference_areas) & (areas > 0)
+    hits = np.zeros(len(masks), int)
+    for b, k in zip(*np.nonzero(kept)):
+        hits[b] += shape_of(masks[b, ..., k], candidates) == target
+    return hits, present.sum(axis=1)
+
+
 def shape_score(masks, target, reference=None, min_fraction=0.1, candidates=("square", "ellipse")):
     """Share of instances whose mask has the `target` shape, judged among `candidates` (`shape_of`).
 
@@ -176,19 +197,9 @@ def shape_score(masks, target, reference=None, min_fraction=0.1, candidates=("sq
 
     Returns NaN when there is no instance.
     """
-    if target not in candidates:
-        raise ValueError(f"shape_score: target must be one of {candidates}; got {target!r}.")
-    masks = np.asarray(masks) > 0
-    areas = masks.sum(axis=(1, 2))
-    if reference is None:
-        present, kept = areas > 0, areas > 0
-    else:
-        reference_areas = (np.asarray(reference) > 0).sum(axis=(1, 2))
-        present = reference_areas > 0
-        kept = present & (areas >= min_fraction * reference_areas) & (areas > 0)
-    hits = sum(shape_of(masks[b, ..., k], candidates) == target for b, k in zip(*np.nonzero(kept)))
-    total = present.sum()
-    return float(hits / total) if total else float("nan")
+    hits, instances = shape_hits(masks, target, reference, min_fraction, candidates)
+    total = instances.sum()
+    return float(hits.sum() / total) if total else float("nan")
 
 
 def _erode(mask):
@@ -274,15 +285,37 @@ def masked_images(images, masks):
     return np.where(union, np.asarray(images), 0.0).astype("float32")
 
 
-def classification_score(probabilities, target):
-    """Share of images a domain classifier assigns to `target` ("A" or "B").
+def classified_as(probabilities, target):
+    """Per image, whether a domain classifier assigns it to `target` ("A" or "B"): `(B,)` bool.
 
     `probabilities`: `(B,)` or `(B, 1)`, the classifier's P(domain B) per image.
     """
     if target not in ("A", "B"):
         raise ValueError(f"classification_score: target must be 'A' or 'B'; got {target!r}.")
     p = np.asarray(probabilities, "float64").reshape(-1)
-    return float(np.mean(p > 0.5 if target == "B" else p < 0.5))
+    return p > 0.5 if target == "B" else p < 0.5
+
+
+def classification_score(probabilities, target):
+    """Share of images a domain classifier assigns to `target` ("A" or "B") (`classified_as`)."""
+    return float(np.mean(classified_as(probabilities, target)))
+
+
+def bootstrap_interval(hits, totals=None, level=0.95, resamples=2000, seed=0):
+    """The percentile-bootstrap `level` interval of the share `sum(hits) / sum(totals)` (the mean of
+    `hits` without `totals`): the images, entries of the `(n,)` arrays, drawn `resamples` times with
+    replacement, so that the instances of one image stay together. Returns `(low, high)`; NaNs when
+    no draw has a total."""
+    hits = np.asarray(hits, "float64")
+    totals = np.ones_like(hits) if totals is None else np.asarray(totals, "float64")
+    draws = np.random.default_rng(seed).integers(0, len(hits), (resamples, len(hits)))
+    numerators, denominators = hits[draws].sum(axis=1), totals[draws].sum(axis=1)
+    shares = numerators[denominators > 0] / denominators[denominators > 0]
+    if not len(shares):
+        return float("nan"), float("nan")
+    tail = 50 * (1 - level)
+    low, high = np.percentile(shares, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def _psd_sqrt(matrix):

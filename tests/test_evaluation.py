@@ -93,10 +93,18 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
             "--discriminators",
             "--cycle_pull",
             "--texture_by_input",
+            "--intervals",
         ]
     )
     with open(out + ".json") as f:
         saved = json.load(f)
+    for name in ("real target", "InstaGAN", "CycleGAN+Seg"):
+        for direction in ("AtoB", "BtoA"):
+            row = saved["results"][name][direction]
+            for key, (low, high) in row["intervals"].items():
+                assert low <= row[key] <= high, (name, direction, key)
+    assert "shape_instances" not in saved["results"]["CycleGAN+Seg"]["AtoB"]["intervals"]  # merged masks
+    assert set(saved["results"]["InstaGAN"]["AtoB"]["intervals"]) == set(evaluation.SHARES)
     assert list(saved["discriminator_verdicts"]) == ["InstaGAN", "CycleGAN+Seg"]
     for network in ("D_A", "D_B"):  # the InstaGAN run records its synthetic data, the other does not
         assert isinstance(saved["discriminator_verdicts"]["InstaGAN"][network]["training"], float)
@@ -143,6 +151,12 @@ def test_evaluate_py_writes_a_row_per_run_and_direction(runs, judge_files, tmp_p
     assert "Command: `python evaluate.py --run" in table and " texture ↓ |" in table
     assert table.count("| InstaGAN | D_") == 2 and table.count("| CycleGAN+Seg | D_") == 2
     assert "| InstaGAN | BtoA | " in table and "### Cycle pull" in table and "### Texture by input" in table
+    intervals = table.split("### 95 % intervals")[1].split("###")[0]
+    assert "| run | direction | shape inst ↑ | shape painted ↑ | cls ↑ | cls masked ↑ |" in intervals
+    insta = saved["results"]["InstaGAN"]["AtoB"]
+    shape, (low, high) = insta["shape_instances"], insta["intervals"]["shape_instances"]
+    assert f"| InstaGAN | AtoB | {shape:.3f} ({low:.3f}–{high:.3f}) |" in intervals
+    assert "| CycleGAN+Seg | AtoB | — |" in intervals  # no per-instance masks to shape-score
 
 
 class RightHalfGivenUp:
@@ -285,6 +299,19 @@ def test_judges_score_the_input_itself_as_no_change():
         metrics.frechet_distance(features(data["A"][0]), features(data["B"][0])), rel=1e-4
     )
     assert "classification_masked" not in row
+    with_intervals = judges.score(data["A"], data["A"], data["B"], "B", kind="instagan", intervals=True)
+    assert {k: v for k, v in with_intervals.items() if k != "intervals"} == row
+    counts = judges.shares(data["A"], data["A"], "B", kind="instagan")
+    assert (
+        set(with_intervals["intervals"])
+        == set(counts)
+        == {"shape_instances", "shape_painted", "classification"}
+    )
+    for key, (hits, totals) in counts.items():
+        assert row[key] == pytest.approx(hits.sum() / totals.sum())
+        assert with_intervals["intervals"][key] == metrics.bootstrap_interval(hits, totals)
+        low, high = with_intervals["intervals"][key]
+        assert low <= row[key] <= high
     one_target = judges.score(data["A"], data["A"], tuple(x[:1] for x in data["B"]), "B")
     assert one_target["fid"] is None and one_target["kid"] is None  # undefined for one image
     assert one_target["background_error"] == 0.0

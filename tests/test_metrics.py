@@ -166,6 +166,27 @@ def test_shape_score_counts_a_vanished_instance_as_a_failure():
     assert metrics.shape_score(translated, "square") == 1.0
     with pytest.raises(ValueError, match="target must be one of"):
         metrics.shape_score(translated, "circle")
+    hits, instances = metrics.shape_hits(
+        np.concatenate([translated, masks]), "square", np.concatenate([masks] * 2)
+    )
+    assert hits.tolist() == [1, 0] and instances.tolist() == [2, 2]  # per image: the second has no square
+
+
+def test_bootstrap_interval_resamples_images():
+    hits = np.array([1] * 80 + [0] * 20)
+    low, high = metrics.bootstrap_interval(hits)
+    assert 0.70 < low < 0.8 < high < 0.9
+    assert high - low == pytest.approx(2 * 1.96 * np.sqrt(0.8 * 0.2 / 100), abs=0.03)  # the binomial's
+    assert metrics.bootstrap_interval(hits) == (low, high)  # seeded
+    wider = metrics.bootstrap_interval(hits, level=0.99)
+    assert wider[0] < low and wider[1] > high
+    narrower = metrics.bootstrap_interval(np.tile(hits, 16))
+    assert narrower[1] - narrower[0] < (high - low) / 3
+    # two images of 50 instances each, one all right, one all wrong: the draws are 0, 0.5 or 1,
+    # not the narrow interval 100 independent instances would give
+    assert metrics.bootstrap_interval([50, 0], [50, 50]) == (0.0, 1.0)
+    assert metrics.bootstrap_interval([1, 1, 1], [1, 1, 1]) == (1.0, 1.0)
+    assert np.isnan(metrics.bootstrap_interval([0, 0], [0, 0])).all()
 
 
 def scene(shape, background, colour, box):
@@ -215,6 +236,7 @@ def test_classification_score_and_masked_images():
     p = np.array([[0.9], [0.2], [0.7], [0.4]])
     assert metrics.classification_score(p, "B") == 0.5
     assert metrics.classification_score(p[:3], "A") == 1 / 3
+    assert metrics.classified_as(p, "B").tolist() == [True, False, True, False]
     images = np.full((1, 4, 4, 3), 0.5, "float32")
     masks = -np.ones((1, 4, 4, 2), "float32")
     masks[0, 0, 0, 1] = 1.0

@@ -108,6 +108,12 @@ def parse_args(argv=None):
         "objects its translation gives up (evaluation.cycle_pull)",
     )
     p.add_argument(
+        "--intervals",
+        action="store_true",
+        help="also give each share score (shape, classification) a 95 %% interval: a percentile "
+        "bootstrap over the evaluation images (metrics.bootstrap_interval)",
+    )
+    p.add_argument(
         "--texture_by_input",
         action="store_true",
         help="also measure each generator's object texture on real source images, on the other "
@@ -325,7 +331,7 @@ def main(argv=None):
 
     results, models, verdicts, pulls, textures = {}, [], {}, {}, {}
     for direction in evaluation.SIDES:
-        for name, row in judges.reference(data, direction).items():
+        for name, row in judges.reference(data, direction, intervals=args.intervals).items():
             results.setdefault(name, {"info": {}})[direction] = row
     for run, label, config in zip(args.run, labels, configs):
         print(f"evaluate.py: {label} ({run})", flush=True)
@@ -342,7 +348,7 @@ def main(argv=None):
         models.append((model, directions))
         results[label] = {
             "info": run_info(run, config),
-            **evaluation.evaluate_model(model, data, judges, directions),
+            **evaluation.evaluate_model(model, data, judges, directions, intervals=args.intervals),
         }
         if args.ins_per:
             results[label]["info"]["ins_per"] = model.ins_per if model.netG == "set" else "all"
@@ -405,6 +411,13 @@ def main(argv=None):
     ]
     for direction in evaluation.SIDES:
         text += ["", f"### {direction}", "", evaluation.markdown_table(results, direction, columns)]
+    if args.intervals:
+        text += [
+            "",
+            "### 95 % intervals (percentile bootstrap over the evaluation images, 2000 draws)",
+            "",
+            evaluation.intervals_table(results),
+        ]
     if verdicts:
         text += ["", "### Discriminator verdicts (1 = real)", "", evaluation.verdict_table(verdicts)]
     if pulls:
