@@ -40,6 +40,7 @@ def test_plot_quality_tables_the_scores_at_the_asked_and_the_last_epochs(tmp_pat
     logs = {
         "long": ["1,60," + scores("nan"), "2,60," + scores("0.5"), "3,60," + scores("0.25")],
         "short": ["1,120," + scores("1")],
+        "merged": ["1,60,1,1,nan,nan,1,1,1,1"],  # bg err, shape inst (none: merged masks), painted, cls
     }
     runs = []
     for name, rows in logs.items():
@@ -47,12 +48,14 @@ def test_plot_quality_tables_the_scores_at_the_asked_and_the_last_epochs(tmp_pat
         run.mkdir()
         (run / "log.csv").write_text("\n".join([header, *rows]) + "\n")
         runs.append(str(run))
-    text = plot_quality.main(["--run", *runs, "--label", "L", "S", "--table", "2"])
+    text = plot_quality.main(["--run", *runs, "--label", "L", "S", "M", "--table", "2"])
     lines = text.splitlines()
     assert lines[0].startswith("| epoch | run | training min | bg err")
-    # epoch 2 (asked), 3 (long's last) and 1 (short's last); long's epoch 1 has no scores
+    # epoch 2 (asked), 3 (long's last) and 1 (short's and merged's last); long's epoch 1 has no
+    # scores; merged (CycleGAN+Seg) logs no per-instance shape score
     assert lines[2:] == [
         "| 1 | S | 2.0 | 1.00 / 1.00 | 1.000 / 1.000 | 1.000 / 1.000 | 1.000 / 1.000 |",
+        "| 1 | M | 1.0 | 1.00 / 1.00 | — / — | 1.000 / 1.000 | 1.000 / 1.000 |",
         "| 2 | L | 2.0 | 0.50 / 0.50 | 0.500 / 0.500 | 0.500 / 0.500 | 0.500 / 0.500 |",
         "| 3 | L | 3.0 | 0.25 / 0.25 | 0.250 / 0.250 | 0.250 / 0.250 | 0.250 / 0.250 |",
     ]

@@ -63,13 +63,21 @@ def read_curves(run_dir):
 
 def scored_epochs(run_dir):
     """`[(epoch, minutes, row), ...]` for the epochs of `<run_dir>/log.csv` that carry scores
-    (`shape_instances_AtoB` not empty or NaN)."""
+    (`background_error_AtoB`, which every scored epoch has, not empty or NaN)."""
     return [
         (int(row["epoch"]), minutes, row)
         for minutes, row in timed_rows(run_dir)
-        if row.get("shape_instances_AtoB") not in (None, "")
-        and not math.isnan(float(row["shape_instances_AtoB"]))
+        if _number(row, "background_error_AtoB")
     ]
+
+
+def _number(row, key):
+    """`row[key]` as a float, or None where the log has no such score (empty, NaN, no column)."""
+    value = row.get(key)
+    if value in (None, ""):
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
 
 
 def table(runs, labels, epochs):
@@ -86,11 +94,15 @@ def table(runs, labels, epochs):
             for e, minutes, row in rows:
                 if e == epoch:
                     cells = [
-                        " / ".join(f"{float(row[f'{score}_{d}']):.{decimals}f}" for d, _ in DIRECTIONS)
+                        " / ".join(_cell(_number(row, f"{score}_{d}"), decimals) for d, _ in DIRECTIONS)
                         for score, _, decimals in TABLE_SCORES
                     ]
                     lines.append(f"| {epoch} | {label} | {minutes:.1f} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _cell(value, decimals):
+    return "—" if value is None else f"{value:.{decimals}f}"
 
 
 def plot(runs, labels, out):
