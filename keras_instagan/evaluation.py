@@ -90,13 +90,10 @@ def _shape_components(components_in, components_out, target, candidates):
 
 
 def _share(counts):
-    """`hits.sum() / totals.sum()` of `(hits, totals)` (`totals` None: the mean of `hits`); None for
-    no counts, NaN for a zero total."""
+    """`hits.sum() / totals.sum()` of `(hits, totals)`; None for no counts, NaN for a zero total."""
     if counts is None:
         return None
     hits, totals = counts
-    if totals is None:
-        return float(np.mean(hits))
     total = np.sum(totals)
     return float(np.sum(hits) / total) if total else float("nan")
 
@@ -249,23 +246,22 @@ class Judges:
             counts["shape_painted"] = metrics.shape_hits(
                 painted, shape, reference=masks, candidates=self.candidates
             )
-        for key, hits in self._classified(fake, fake_masks, target).items():
-            counts[key] = hits, np.ones(len(hits), int)
+        counts.update(self._classified(fake, fake_masks, target))
         return counts
 
     def _classified(self, images, masks, target):
-        """`{"classification": (n,) bool, "classification_masked": ...}`: whether each image is put
-        in domain `target` by the plain classifier and, where there is a masked one, by the masked
-        one on `metrics.masked_images(images, masks)`; classifiers `check` refused are left out."""
-        hits = {}
-        if "plain" not in self.refused:
-            hits["classification"] = metrics.classified_as(classifier.predict(self.plain, images), target)
-        if self.masked is not None and "masked" not in self.refused:
-            shown = metrics.masked_images(images, masks)
-            hits["classification_masked"] = metrics.classified_as(
-                classifier.predict(self.masked, shown), target
-            )
-        return hits
+        """`{"classification": (hits, totals), "classification_masked": ...}` as in `shares`: whether
+        each image is put in domain `target` by the plain classifier and, where there is a masked
+        one, by the masked one on `metrics.masked_images(images, masks)` (totals all 1); classifiers
+        `check` refused are left out."""
+        shown = {"classification": ("plain", self.plain, images)}
+        if self.masked is not None:
+            shown["classification_masked"] = ("masked", self.masked, metrics.masked_images(images, masks))
+        return {
+            key: (metrics.classified_as(classifier.predict(model, x), target), np.ones(len(x), int))
+            for key, (judge, model, x) in shown.items()
+            if judge not in self.refused
+        }
 
     def _classification(self, counts):
         row = {"classification": _share(counts.get("classification"))}
@@ -277,8 +273,7 @@ class Judges:
         """The classification scores of `images` as domain `target` ("A" or "B"): `classification` by
         the plain classifier and, where there is a masked one, `classification_masked` of
         `metrics.masked_images(images, masks)`; None for a classifier `check` refused."""
-        counts = {key: (hits, None) for key, hits in self._classified(images, masks, target).items()}
-        return self._classification(counts)
+        return self._classification(self._classified(images, masks, target))
 
     def reference(self, data, direction, intervals=False):
         """The two reference rows of a direction: `input unchanged` and `real target` (with

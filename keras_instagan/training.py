@@ -379,13 +379,13 @@ def load_data(args):
 
 
 def load_real_data(args):
-    from keras_instagan.data import CocoDomain, FolderDomain
+    from keras_instagan.data import CocoDomain
     from keras_instagan.data.coco import load_annotations
 
     size = (args.loadSizeH, args.loadSizeW)
     try:
         if args.dataroot:
-            train = tuple(FolderDomain(args.dataroot, args.phase, side, size, args.ins_max) for side in "AB")
+            train = _folder_domains(args, args.phase, size)
         else:
             annotations = load_annotations(args.coco_annotations)
             train = tuple(
@@ -403,15 +403,17 @@ def load_real_data(args):
                 for category in (args.classA, args.classB)
             )
         fine = (args.fineSizeH, args.fineSizeW)
-        shown = train
-        if args.eval_phase is not None:
-            shown = tuple(
-                FolderDomain(args.dataroot, args.eval_phase, side, size, args.ins_max) for side in "AB"
-            )
+        shown = train if args.eval_phase is None else _folder_domains(args, args.eval_phase, size)
         held_out = tuple(d.resized(fine).load_all(args.eval_samples) for d in shown)
     except (ValueError, ImportError) as error:
         raise TrainingError(str(error)) from None
     return train, held_out, lambda: tuple(d.resized(fine).load_all(args.judge_count) for d in train)
+
+
+def _folder_domains(args, phase, size):
+    from keras_instagan.data import FolderDomain
+
+    return tuple(FolderDomain(args.dataroot, phase, side, size, args.ins_max) for side in "AB")
 
 
 def training_samples(args, domain_a, domain_b):
