@@ -67,7 +67,7 @@ def scored_epochs(run_dir):
     return [
         (int(row["epoch"]), minutes, row)
         for minutes, row in timed_rows(run_dir)
-        if _number(row, "background_error_AtoB")
+        if _number(row, "background_error_AtoB") is not None
     ]
 
 
