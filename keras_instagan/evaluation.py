@@ -255,7 +255,7 @@ class Judges:
         one, by the masked one on `metrics.masked_images(images, masks)` (totals all 1); classifiers
         `check` refused are left out."""
         shown = {"classification": ("plain", self.plain, images)}
-        if self.masked is not None:
+        if self.masked is not None and "masked" not in self.refused:
             shown["classification_masked"] = ("masked", self.masked, metrics.masked_images(images, masks))
         return {
             key: (metrics.classified_as(classifier.predict(model, x), target), np.ones(len(x), int))
