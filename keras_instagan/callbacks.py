@@ -218,6 +218,27 @@ class RunState(keras.callbacks.Callback):
         self.run.save_state(self.model, epoch + 1)
 
 
+class EpochNetworks(keras.callbacks.Callback):
+    """Keeps the networks of every `every`-th epoch: `<run>/epochs/NNN/` holds G_A … D_B as
+    `.keras`, `config.json` and `log.csv` up to that epoch (`RunDirectory.save_epoch`), so each is a
+    run directory that `evaluate.py`, `InstaGAN.from_run`, the runner and the exporter take. Put it
+    after `CSVLog`, so that the copied log holds the epoch's row.
+
+    Args:
+        run: the `RunDirectory`.
+        every: the period in epochs (epochs 1-based: `every`, 2·`every`, …).
+    """
+
+    def __init__(self, run, every):
+        super().__init__()
+        self.run, self.every = run, every
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            model = self.model
+            self.run.save_epoch((model.G_A, model.G_B, model.D_A, model.D_B), epoch + 1)
+
+
 class CSVLog(keras.callbacks.Callback):
     """One row per epoch in `path`: the epoch number (1-based) and every value in the epoch's logs.
 

@@ -9,6 +9,8 @@
     <run>/tensorboard/             TensorBoard logs, when tensorboard is installed
     <run>/backup/                  multi-worker backups (`keras.callbacks.BackupAndRestore`)
     <run>/G_A.keras ... D_B.keras  the networks (written at the end of training, or by the converter)
+    <run>/epochs/NNN/              the networks after epoch NNN (`train.py --save_epoch_freq`), with
+                                   config.json and log.csv: a run directory of its own
     <run>/exported/                the exporter's ONNX and LiteRT files (its default output)
 
 `train.py`, the callbacks, `keras_instagan.convert`, the exporter, `evaluate.py` and
@@ -77,6 +79,7 @@ class RunDirectory:
         "tensorboard",
         "backup",
         "exported",
+        "epochs",
         *(f"{name}.keras" for name in NETWORKS),
     )
 
@@ -90,6 +93,7 @@ class RunDirectory:
         self.tensorboard = os.path.join(self.path, "tensorboard")
         self.backup = os.path.join(self.path, "backup")
         self.exported = os.path.join(self.path, "exported")
+        self.epochs = os.path.join(self.path, "epochs")
         self._state_weights = os.path.join(self.state, "model.weights.h5")
         self._state_epochs = os.path.join(self.state, "epoch.json")
 
@@ -199,6 +203,21 @@ class RunDirectory:
             _replace_atomically(path, network.save, ".keras")
             paths.append(path)
         return paths
+
+    def epoch_directory(self, epoch):
+        """The run directory of the networks kept after `epoch` (1-based; `save_epoch`)."""
+        return RunDirectory(os.path.join(self.epochs, f"{epoch:03d}"))
+
+    def save_epoch(self, networks, epoch):
+        """Keep `networks` (as `save_networks`) after `epoch` in `epoch_directory(epoch)`, with this
+        run's `config.json` and `log.csv` as they are now; returns that `RunDirectory`."""
+        kept = self.epoch_directory(epoch)
+        os.makedirs(kept.path, exist_ok=True)
+        for source, target in ((self.config, kept.config), (self.log, kept.log)):
+            if os.path.exists(source):
+                shutil.copyfile(source, target)
+        kept.save_networks(networks)
+        return kept
 
     def trained_directions(self):
         """The directions ("AtoB", "BtoA") whose generator the run holds: G_A / G_B as `.keras`, or

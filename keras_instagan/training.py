@@ -40,6 +40,7 @@ OFFICIAL = {
     "niter_decay": 100,
     "name": "experiment",
     "eval_every": 0,
+    "save_epoch_freq": 5,
     "lr": 2e-4,
 }
 SYNTHETIC = {
@@ -54,6 +55,7 @@ SYNTHETIC = {
     "niter_decay": 4,
     "name": "shapes_instagan",
     "eval_every": 1,
+    "save_epoch_freq": 0,
     "lr": 1e-3,
 }
 # Held-out samples per domain behind the epoch grids and their `bg_err_A/B` (the first of --eval_samples).
@@ -88,6 +90,7 @@ AT_LEAST = {
     "synthetic_count": 1,
     "eval_samples": 1,
     "eval_every": 0,
+    "save_epoch_freq": 0,
     "judge_count": 2,
     "grid_rows": 1,
     "coco_image_size": 1,
@@ -262,6 +265,13 @@ def parser(description=__doc__):
         help="score the run every K epochs and after the last (shape, classification, "
         "FID, background error; columns of log.csv); 0 for never (default: 1 on the "
         "synthetic data, 0 on real data)",
+    )
+    p.add_argument(
+        "--save_epoch_freq",
+        type=int,
+        help="keep the networks of every K-th epoch in <run>/epochs/NNN/, each a run directory "
+        "that evaluate.py, translate and the exporter take; 0 for never (default: 5 on real data, "
+        "as the official code, 0 on the synthetic data)",
     )
     p.add_argument(
         "--judge_count",
@@ -765,6 +775,8 @@ def train(args, started=None):
             callbacks.CSVLog(run.log, append=args.continue_train or restarted),
             callbacks.RunState(run),
         ]
+        if args.save_epoch_freq:
+            chief_steps.append(callbacks.EpochNetworks(run, args.save_epoch_freq))
         try:
             import tensorboard  # noqa: F401
 

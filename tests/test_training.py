@@ -28,9 +28,16 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
 
     # one step of all 4 slots: every sample has an instance, so every step updates every network
     common = ["--checkpoints_dir", str(tmp_path), "--name", "run", *TINY, "--niter", "1", "--ins_per", "4"]
+    common += ["--save_epoch_freq", "1"]
     first, run = training.train(  # the library call: options by name, the same run as the command's
         training.options(
-            checkpoints_dir=str(tmp_path), name="run", **TINY_OPTIONS, niter=1, niter_decay=0, ins_per=4
+            checkpoints_dir=str(tmp_path),
+            name="run",
+            **TINY_OPTIONS,
+            niter=1,
+            niter_decay=0,
+            ins_per=4,
+            save_epoch_freq=1,
         )
     )
     run_dir = tmp_path / "run"
@@ -61,6 +68,10 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
     from_run = InstaGAN.from_run(run_dir)
     assert (from_run.ngf, from_run.n_blocks, from_run.ins_max, from_run.pool_size) == (4, 1, 4, 2)
     assert all(np.array_equal(numpy(a), b) for a, b in zip(from_run.G_A.weights, weights_after_1))
+    # --save_epoch_freq 1: epoch 1's networks kept as a run directory of their own
+    epoch_1 = InstaGAN.from_run(run_dir / "epochs" / "001")
+    assert all(np.array_equal(numpy(a), b) for a, b in zip(epoch_1.G_A.weights, weights_after_1))
+    assert [row["epoch"] for row in read_log(run_dir / "epochs" / "001")] == ["1"]
     assert all(np.array_equal(numpy(a), numpy(b)) for a, b in zip(from_run.D_B.weights, first.D_B.weights))
     rng = np.random.default_rng(0)
     image, masks = random_image(rng, 1, 32, 32), random_masks(rng, 1, 32, 32, 3, empty={(0, 2)})
@@ -88,6 +99,13 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
     assert int(second.d_optimizer_A.iterations) == int(first.d_optimizer_A.iterations) * 2
     log = read_log(run_dir)
     assert [row["epoch"] for row in log] == ["1", "2"]  # epoch 2 once: the killed attempt's row replaced
+    epoch_2 = InstaGAN.from_run(run_dir / "epochs" / "002")
+    assert all(np.array_equal(numpy(a), numpy(b)) for a, b in zip(epoch_2.G_B.weights, second.G_B.weights))
+    assert not all(
+        np.array_equal(numpy(a), numpy(b)) for a, b in zip(epoch_2.G_B.weights, epoch_1.G_B.weights)
+    )
+    assert read_log(run_dir / "epochs" / "002") == log
+    assert sorted(os.listdir(run_dir / "epochs")) == ["001", "002"]
     assert {"cyc_A", "idt_B", "ctx_A", "D_B", "bg_err_A", "lr", "seconds"} <= set(log[0])
     for row in log:  # the synthetic run scores itself every epoch (--eval_every 1), both directions
         for direction in ("AtoB", "BtoA"):
@@ -129,6 +147,7 @@ def test_train_py_rejects_bad_options(capsys):
         (["--lr", "nan"], "--lr nan: expected a positive"),
         (["--batch_size", "0"], "--batch_size 0: expected at least 1"),
         (["--pool_size", "-1"], "--pool_size -1: expected at least 0"),
+        (["--save_epoch_freq", "-1"], "--save_epoch_freq -1: expected at least 0"),
         (["--lambda_ctx", "-1"], "--lambda_ctx -1.0: expected at least 0.0"),
         (["--beta1", "1"], "--beta1 1.0: expected below 1"),
         (["--niter", "0", "--niter_decay", "0"], "nothing to train"),
