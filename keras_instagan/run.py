@@ -208,6 +208,14 @@ class RunDirectory:
         """The run directory of the networks kept after `epoch` (1-based; `save_epoch`)."""
         return RunDirectory(os.path.join(self.epochs, f"{epoch:03d}"))
 
+    def label(self):
+        """The run's name in a table: its folder's name, or "<run>, epoch N" for a kept epoch."""
+        folder, name = os.path.split(os.path.normpath(self.path))
+        parent, epochs = os.path.split(folder)
+        if epochs == "epochs" and name.isdigit():
+            return f"{os.path.basename(parent)}, epoch {int(name)}"
+        return name
+
     def save_epoch(self, networks, epoch):
         """Keep `networks` (as `save_networks`) after `epoch` in `epoch_directory(epoch)`, with this
         run's `config.json` and `log.csv` as they are now; returns that `RunDirectory`."""

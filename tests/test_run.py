@@ -28,6 +28,10 @@ def test_entries_and_delete_touch_only_what_a_run_wrote(tmp_path):
         run.delete(["notes.txt"])
     with pytest.raises(ValueError, match="network must be one of"):
         run.network("G_C")
+    assert run.label() == "run"
+    assert run.epoch_directory(30).path == str(tmp_path / "run" / "epochs" / "030")
+    assert run.epoch_directory(30).label() == "run, epoch 30"
+    assert "epochs" in RunDirectory.ENTRIES  # --overwrite removes the kept epochs with the rest
 
 
 def test_config_round_trip_and_model_options(tmp_path):

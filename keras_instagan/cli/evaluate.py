@@ -43,7 +43,11 @@ def judge_threshold(judges, key):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", nargs="+", required=True, help="run directories (train.py or convert)")
-    p.add_argument("--label", nargs="+", help="a name per run for the table (default: folder names)")
+    p.add_argument(
+        "--label",
+        nargs="+",
+        help="a name per run for the table (default: folder names; '<run>, epoch N' for <run>/epochs/NNN)",
+    )
     p.add_argument("--dataroot", help="real data in the official folder layout")
     p.add_argument("--phase", default="test", help="folder prefix of the evaluation data (--dataroot)")
     p.add_argument(
@@ -309,7 +313,7 @@ def main(argv=None):
     args = parse_args(argv)
     from keras_instagan import InstaGAN, evaluation
 
-    labels = args.label or [os.path.basename(os.path.normpath(r)) for r in args.run]
+    labels = args.label or [RunDirectory(r).label() for r in args.run]
     try:
         configs = [RunDirectory(run).read_config() for run in args.run]
         if args.ins_max is None:
