@@ -221,7 +221,7 @@ class RunState(keras.callbacks.Callback):
 class EpochNetworks(keras.callbacks.Callback):
     """Keeps the networks of every `every`-th epoch: `<run>/epochs/NNN/` holds G_A … D_B as
     `.keras`, `config.json` and `log.csv` up to that epoch (`RunDirectory.save_epoch`), so each is a
-    run directory that `evaluate.py`, `InstaGAN.from_run`, the runner and the exporter take. Put it
+    run directory that `evaluate.py`, `InstaGAN.from_run` and the exporter take. Put it
     after `CSVLog`, so that the copied log holds the epoch's row.
 
     Args:

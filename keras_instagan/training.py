@@ -270,7 +270,7 @@ def parser(description=__doc__):
         "--save_epoch_freq",
         type=int,
         help="keep the networks of every K-th epoch in <run>/epochs/NNN/, each a run directory "
-        "that evaluate.py, translate and the exporter take; 0 for never (default: 5 on real data, "
+        "that evaluate.py and the exporter take; 0 for never (default: 5 on real data, "
         "as the official code, 0 on the synthetic data)",
     )
     p.add_argument(
