@@ -67,8 +67,9 @@ def test_stored_reference_data_is_what_the_pytorch_networks_give(tmp_path, refer
         assert made.keys() == stored.keys() and all(np.array_equal(made[k], stored[k]) for k in made)
     made = np.load(tmp_path / "reference_outputs.npz")
     for key, value in reference.items():
-        # PyTorch's float rounding depends on its thread count: 1.5e-6 apart on one core.
-        np.testing.assert_allclose(made[key], value, atol=1e-5, err_msg=key)
+        # PyTorch's float rounding depends on its thread count (1.5e-6 apart on one core) and on what
+        # ran before in the process: 3.9e-5 apart once on a pytest-xdist worker, 2026-12-04.
+        np.testing.assert_allclose(made[key], value, atol=1e-4, err_msg=key)
 
 
 def test_generator_parity(checkpoints, reference):
