@@ -138,7 +138,11 @@ def plot(runs, labels, out):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", nargs="+", required=True, help="run directories written by train.py")
-    p.add_argument("--label", nargs="+", help="a name per run (default: folder names)")
+    p.add_argument(
+        "--label",
+        nargs="+",
+        help="a name per run (default: folder names; '<run>, epoch N' for <run>/epochs/NNN)",
+    )
     p.add_argument("--out", default="quality", help="path prefix of the PNG files")
     p.add_argument(
         "--table",
@@ -150,7 +154,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.label and len(args.label) != len(args.run):
         p.error(f"--label needs one name per --run: {len(args.run)} runs, {len(args.label)} labels")
-    labels = args.label or [os.path.basename(os.path.normpath(r)) for r in args.run]
+    labels = args.label or [RunDirectory(r).label() for r in args.run]
     if args.table:
         try:
             lines = table(args.run, labels, args.table)
