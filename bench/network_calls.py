@@ -23,6 +23,7 @@ import os
 import time
 
 import numpy as np
+from common import median_seconds
 
 
 def main():
@@ -130,13 +131,7 @@ def time_network(backend, network, x, repeats):
         start = time.perf_counter()
         call()
         first = time.perf_counter() - start
-        call()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-    return first, float(np.median(times))
+        return first, median_seconds(call, repeats)
 
 
 if __name__ == "__main__":
