@@ -55,7 +55,7 @@ def main():
     feature = size // 4
     image, masks, all_masks = (1, size, size, 3), (1, size, size, args.ins_per), (1, size, size, args.ins_max)
     parts = {
-        "image encoder": (generator.encoder_img, (1, size, size, 3)),
+        "image encoder": (generator.encoder_img, image),
         "mask encoder": (generator.encoder_seg, (args.ins_per, size, size, 1)),
         "image decoder": (generator.decoder_img, (1, feature, feature, 2 * width)),
         "mask decoder": (generator.decoder_seg, (args.ins_per, feature, feature, 3 * width)),
