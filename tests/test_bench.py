@@ -34,6 +34,11 @@ CASES = {
         "layers",
         ("tf2onnx", "onnxruntime", "ai_edge_litert"),
     ),
+    "iteration_profile.py": (
+        TINY + ["--ins_max", "2", "--ins_per", "1", "--steps", "1", "--warmup", "1"],
+        "iteration_ms",
+        ("jax",),
+    ),
     "network_calls.py": (TINY + ["--ins_max", "2", "--ins_per", "1", "--repeats", "1"], "networks", ()),
     "input_pipeline.py": (["--count", "4", "--epochs", "1"], "elements_per_second", ()),
     "multiworker.py": (["--workers", "2", "--steps", "1", "--warmup", "1", "--timeout", "600"], "runs", ()),

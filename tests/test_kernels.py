@@ -61,6 +61,16 @@ def test_window_grad_conv_is_the_convolution(k, strides, size, jit):
     assert_same_function(form, plain, x, kernel, jit)
 
 
+@pytest.mark.parametrize("channels,jit", [(3, False), (3, True), (1, True)])
+def test_window_grad_conv_from_few_channels_is_the_convolution(channels, jit):
+    """At stride 1 from at most THIN_CHANNELS channels (the generators' first 7×7 layers) its input
+    gradient is a thin_conv of the padded output gradient."""
+    x, kernel = arrays((2, 13, 12, channels), (7, 7, channels, 6))
+    plain = lambda x, w: ops.conv(x, w, strides=1, padding="valid")  # noqa: E731
+    form = lambda x, w: kernels.window_grad_conv(x, w, 1)  # noqa: E731
+    assert_same_function(form, plain, x, kernel, jit)
+
+
 @pytest.mark.parametrize("jit", [False, True])
 def test_window_grad_conv_transpose_is_the_transposed_convolution(jit):
     x, kernel = arrays((2, 6, 8, 5), (3, 3, 4, 5))
@@ -101,10 +111,12 @@ def calls(monkeypatch):
 
 def test_the_entries_pick_the_documented_forms(calls):
     x = np.random.default_rng(0).standard_normal((1, 12, 12, 6)).astype("float32")
+    image = np.random.default_rng(1).standard_normal((1, 12, 12, 3)).astype("float32")
     thin, residual, strided = (np.ones(s, "float32") for s in ((7, 7, 6, 3), (3, 3, 6, 6), (4, 4, 6, 6)))
-    upsampling = np.ones((3, 3, 6, 6), "float32")
+    first, upsampling = np.ones((7, 7, 3, 6), "float32"), np.ones((3, 3, 6, 6), "float32")
 
     def run_all(training):
+        kernels.conv(image, first, 1, training)
         kernels.conv(x, thin, 1, training)
         kernels.conv(x, residual, 1, training)
         kernels.conv(x, strided, 2, training)
@@ -122,6 +134,7 @@ def test_the_entries_pick_the_documented_forms(calls):
         calls.clear()
         run_all(training=True)
     assert calls == [
+        "window_grad_conv",
         "thin_conv",
         "winograd_conv",
         "window_grad_conv",

@@ -7,6 +7,7 @@ keeps the plain ones.
 - `thin_conv` (`thin.py`): stride-1 convolutions to at most `THIN_CHANNELS` channels (the
   generators' last layers), in every training call.
 - `window_grad_conv`, `window_grad_conv_transpose` (`window_grad.py`): strided convolutions, the
+  convolutions from at most `THIN_CHANNELS` input channels (the generators' first layers), the
   upsampling layers and every discriminator convolution, with a one-matrix-product kernel gradient;
   inside `xla_kernels()` only.
 - `winograd_conv` (`winograd.py`): 3×3 stride-1 convolutions (the residual blocks'); inside
@@ -64,8 +65,8 @@ def _switched_on(switch):
 
 def xla_kernels():
     """Within it (this thread and context), training calls take the XLA forms: `window_grad_conv`
-    for strided convolutions, `window_grad_conv_transpose` for transposed ones and `winograd_conv`
-    for 3×3 stride-1 ones."""
+    for strided convolutions and those from few input channels, `window_grad_conv_transpose` for
+    transposed ones and `winograd_conv` for 3×3 stride-1 ones."""
     return _switched_on(_XLA_KERNELS)
 
 
@@ -83,11 +84,13 @@ def _xla_forms_apply(x):
 def conv(x, kernel, strides, training):
     """Valid convolution `(B, H, W, C)` * `(k, k, C, O)` at stride `strides` (both axes) →
     `(B, (H − k) // s + 1, (W − k) // s + 1, O)`, in the form for this call: `thin_conv` for thin
-    training calls, the XLA forms inside `xla_kernels()`, else `ops.conv`."""
+    training calls, the XLA forms inside `xla_kernels()` (`window_grad_conv` for strided ones and
+    those from at most `THIN_CHANNELS` input channels, `winograd_conv` for 3×3 ones), else
+    `ops.conv`."""
     k, out = kernel.shape[0], kernel.shape[-1]
     if training and out <= THIN_CHANNELS and k > 1 and strides == 1:
         return thin_conv(x, kernel)
-    if training and _xla_forms_apply(x) and strides > 1:
+    if training and _xla_forms_apply(x) and (strides > 1 or x.shape[-1] <= THIN_CHANNELS):
         return window_grad_conv(x, kernel, strides)
     if training and _xla_forms_apply(x) and k == 3:
         return winograd_conv(x, kernel)

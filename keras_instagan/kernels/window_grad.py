@@ -1,11 +1,16 @@
-"""`window_grad_conv` and `window_grad_conv_transpose`: strided convolutions and transposed
-convolutions whose kernel gradient is one matrix product over windows cut by strided slices.
+"""`window_grad_conv` and `window_grad_conv_transpose`: strided convolutions, convolutions from few
+input channels and transposed convolutions whose kernel gradient is one matrix product over windows
+cut by strided slices.
 
-XLA's CPU filter gradient of a strided convolution runs at a fraction of its forward rate; outside
-XLA, TensorFlow's own filter gradients are the fast ones, so these forms are for XLA programs only.
+XLA's CPU filter gradient of a strided convolution runs at a fraction of its forward rate, and so
+does, inside a whole training program, the filter and input gradient of the generators' first
+7×7 layers (3 image or 1 mask channel in); outside XLA, TensorFlow's own filter gradients are the
+fast ones, so these forms are for XLA programs only.
 """
 
 from keras import ops
+
+from keras_instagan.kernels.thin import THIN_CHANNELS, thin_conv
 
 
 def _windows(t, k, strides, rows, cols):
@@ -19,7 +24,9 @@ def window_grad_conv(x, kernel, strides):
     """Valid convolution `(B, H, W, C)` * `(k, k, C, O)`, stride s → `(B, Ho, Wo, O)`, whose kernel
     gradient is one matrix product: `windowsᵀ · dy`, the windows `(B·Ho·Wo, k·k·C)` cut from x by k·k
     strided slices. XLA's CPU filter gradient of a strided convolution runs at a fraction of its
-    forward rate. The input gradient is the transposed convolution of dy, as in autodiff."""
+    forward rate. The input gradient is the transposed convolution of dy, as in autodiff; at stride 1
+    to at most `THIN_CHANNELS` input channels, that transposed convolution is written as the valid
+    convolution of dy padded by k − 1 with the flipped kernel, a `thin_conv`."""
     k, _, channels, out = kernel.shape
     height, width = x.shape[1], x.shape[2]
     rows, cols = (height - k) // strides + 1, (width - k) // strides + 1
@@ -31,15 +38,24 @@ def window_grad_conv(x, kernel, strides):
 
         def grad(*args, upstream=None):
             g = args[0] if upstream is None else upstream
-            dx = ops.conv_transpose(
-                g, kernel, strides=strides, padding="valid", output_padding=extra if any(extra) else None
-            )
+            dx = _input_gradient(g, kernel, strides, extra)
             dk = ops.matmul(ops.transpose(_windows(x, k, strides, rows, cols)), ops.reshape(g, (-1, out)))
             return dx, ops.reshape(dk, (k, k, channels, out))
 
         return y, grad
 
     return conv(x, ops.copy(kernel))  # a tensor: a custom gradient may not read a variable
+
+
+def _input_gradient(g, kernel, strides, extra):
+    """The input gradient of the valid convolution by `kernel` `(k, k, C, O)` for its output gradient
+    g `(B, Ho, Wo, O)`; `extra` are the input rows and columns the stride left unused."""
+    k, channels = kernel.shape[0], kernel.shape[2]
+    if strides == 1 and channels <= THIN_CHANNELS:
+        padded = ops.pad(g, ((0, 0), (k - 1, k - 1), (k - 1, k - 1), (0, 0)))
+        return thin_conv(padded, ops.transpose(ops.flip(kernel, (0, 1)), (0, 1, 3, 2)))
+    output_padding = extra if any(extra) else None
+    return ops.conv_transpose(g, kernel, strides=strides, padding="valid", output_padding=output_padding)
 
 
 def window_grad_conv_transpose(x, kernel, strides):
