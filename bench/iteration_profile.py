@@ -21,6 +21,7 @@ import gzip
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -51,7 +52,9 @@ def convolutions(dump_dir):
     text = max(glob.glob(os.path.join(dump_dir, "*after_optimizations.txt")), key=os.path.getsize)
     found = {}
     pattern = r"%(\S+) = (\S+?)\{[^}]*\} convolution\(.*?window=\{([^}]*)\}.*?op_name=\"([^\"]*)\""
-    for name, shape, window, op_name in re.findall(pattern, open(text).read()):
+    with open(text) as f:
+        program = f.read()
+    for name, shape, window, op_name in re.findall(pattern, program):
         layer = re.sub(r"jit\(\w+\)/(while/body/closed_call/)?", "", op_name)
         found[name] = (shape, window, re.sub(r"_\d+/", "/", re.sub(r"\b[GD]_[AB]\b", "net", layer)))
     return found
@@ -102,6 +105,7 @@ def main():
         count[kind] += 1 / args.steps
         if name in known:
             convs[" ".join(known[name])] += micros / 1e3 / args.steps
+    shutil.rmtree(work)  # the trace and XLA's dumped programs: tens of MB
     total = sum(ops.values())
     iteration = 1e3 * sorted(seconds)[len(seconds) // 2]
     print(f"iteration {iteration:.0f} ms; XLA's operations {total:.0f} ms ({count.total():.0f} of them)")

@@ -2,10 +2,10 @@
 input channels and transposed convolutions whose kernel gradient is one matrix product over windows
 cut by strided slices.
 
-XLA's CPU filter gradient of a strided convolution runs at a fraction of its forward rate, and so
-does, inside a whole training program, the filter and input gradient of the generators' first
-7×7 layers (3 image or 1 mask channel in); outside XLA, TensorFlow's own filter gradients are the
-fast ones, so these forms are for XLA programs only.
+XLA's CPU filter gradient of a strided convolution runs at a fraction of its forward rate, and so,
+inside a whole training program, do the filter and input gradients of the generators' first 7×7
+layers (3 image or 1 mask channel in); outside XLA, TensorFlow's own filter gradients are the fast
+ones, so these forms are for XLA programs only.
 """
 
 from keras import ops
@@ -25,7 +25,7 @@ def window_grad_conv(x, kernel, strides):
     gradient is one matrix product: `windowsᵀ · dy`, the windows `(B·Ho·Wo, k·k·C)` cut from x by k·k
     strided slices. XLA's CPU filter gradient of a strided convolution runs at a fraction of its
     forward rate. The input gradient is the transposed convolution of dy, as in autodiff; at stride 1
-    to at most `THIN_CHANNELS` input channels, that transposed convolution is written as the valid
+    from at most `THIN_CHANNELS` input channels, that transposed convolution is written as the valid
     convolution of dy padded by k − 1 with the flipped kernel, a `thin_conv`."""
     k, _, channels, out = kernel.shape
     height, width = x.shape[1], x.shape[2]
