@@ -42,21 +42,28 @@ OFFICIAL = {
     "eval_every": 0,
     "save_epoch_freq": 5,
     "lr": 2e-4,
+    "netD": "set",
+    "lambda_paint": 0.0,
+    "jit_compile": False,
 }
 SYNTHETIC = {
     "ngf": 8,
     "ndf": 8,
     "n_blocks": 2,
-    "loadSizeH": 36,
-    "loadSizeW": 36,
-    "fineSizeH": 32,
-    "fineSizeW": 32,
-    "niter": 4,
-    "niter_decay": 4,
+    "loadSizeH": 72,
+    "loadSizeW": 72,
+    "fineSizeH": 64,
+    "fineSizeW": 64,
+    "niter": 2,
+    "niter_decay": 1,
     "name": "shapes_instagan",
     "eval_every": 1,
     "save_epoch_freq": 0,
     "lr": 1e-3,
+    "netD": "set_image",
+    "lambda_paint": 3.0,
+    "jit_compile": True,
+    "synthetic_count": 800,
 }
 # Held-out samples per domain behind the epoch grids and their `bg_err_A/B` (the first of --eval_samples).
 GRID_SAMPLES = 16
@@ -167,10 +174,10 @@ def parser(description=__doc__):
     p.add_argument(
         "--netD",
         choices=("set", "set_union", "set_image", "basic"),
-        default="set",
         help="discriminator: set (InstaGAN), set_union (InstaGAN's, its image stream also seeing the "
         "union of the masks), set_image (InstaGAN's beside an image-only PatchGAN; both this "
-        "library's variants) or basic (CycleGAN's PatchGAN)",
+        "library's variants) or basic (CycleGAN's PatchGAN); default: set on real data, set_image "
+        "on the synthetic data",
     )
     p.add_argument("--lambda_A", type=float, default=10.0, help="cycle weight A→B→A")
     p.add_argument("--lambda_B", type=float, default=10.0, help="cycle weight B→A→B")
@@ -179,9 +186,9 @@ def parser(description=__doc__):
     p.add_argument(
         "--lambda_paint",
         type=float,
-        default=0.0,
         help="weight of the picture-follows-masks term (losses.paint_loss), times lambda_A/B; "
-        "this library's addition, 0 (off) as in the paper; InstaGAN's set generator only",
+        "this library's addition; default: 0 (off, as in the paper) on real data, 3 on the "
+        "synthetic data; InstaGAN's set generator only",
     )
     p.add_argument(
         "--lambda_mismatch",
@@ -232,9 +239,17 @@ def parser(description=__doc__):
     )
     p.add_argument(
         "--jit_compile",
-        action="store_true",
-        help="compile the network calls with XLA: faster steps, a longer first step "
-        "(--strategy default only)",
+        action="store_const",
+        const=True,
+        help="TensorFlow: compile the network calls with XLA: faster steps, a longer first step "
+        "(--strategy default only; default: on for the synthetic data, off on real data)",
+    )
+    p.add_argument(
+        "--no_jit_compile",
+        dest="jit_compile",
+        action="store_const",
+        const=False,
+        help="TensorFlow: run the network calls without XLA",
     )
     p.add_argument(
         "--compilation_cache",
@@ -244,7 +259,9 @@ def parser(description=__doc__):
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--synthetic_count", type=int, default=200, help="synthetic images per domain (without --dataroot)"
+        "--synthetic_count",
+        type=int,
+        help="synthetic images per domain (without --dataroot; default 800)",
     )
     p.add_argument(
         "--synthetic",
@@ -315,6 +332,8 @@ def complete(args):
     if args.coco_annotations and not (args.coco_images and args.classA and args.classB):
         raise ValueError("--coco_annotations needs --coco_images, --classA and --classB")
     profile = OFFICIAL if args.dataroot or args.coco_annotations else SYNTHETIC
+    if args.jit_compile is None and args.strategy != "default":
+        args.jit_compile = False
     for key, value in profile.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -356,6 +375,8 @@ def check_ranges(args):
     at least one epoch)."""
     for key, bound in AT_LEAST.items():
         value = getattr(args, key)
+        if value is None:  # an option of the other profile (--synthetic_count on real data)
+            continue
         if not value >= bound:  # NaN fails too
             raise ValueError(f"--{key} {value}: expected at least {bound}")
     if not 0 < args.lr < float("inf"):

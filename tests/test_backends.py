@@ -239,7 +239,8 @@ from keras_instagan import InstaGAN
 from keras_instagan.training import options, train
 
 tiny = dict(checkpoints_dir={str(tmp_path)!r}, name={backend!r}, ngf=4, ndf=4, n_blocks=1, ins_max=2,
-            ins_per=1, synthetic_count=4, eval_samples=4, judge_count=8, grid_rows=1, niter_decay=0)
+            ins_per=1, synthetic_count=4, eval_samples=4, judge_count=8, grid_rows=1, niter_decay=0,
+            loadSizeH=36, loadSizeW=36, fineSizeH=32, fineSizeW=32)
 first = train(options(niter=1, **tiny))
 steps_first = int(first.model.g_optimizer.iterations)
 hits = []

@@ -173,7 +173,8 @@ def test_two_workers_equal_one_process(tmp_path):
     assert max(float(np.abs(chief[k] - single[k]).max()) for k in weights) <= 1e-8
 
 
-TRAIN = ["--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--synthetic_count", "32",
+TRAIN = ["--ngf", "4", "--ndf", "4", "--n_blocks", "1", "--synthetic_count", "32", "--fineSizeH", "32",
+         "--fineSizeW", "32", "--loadSizeH", "36", "--loadSizeW", "36",
          "--eval_samples", "2", "--grid_rows", "1", "--pool_size", "2", "--batch_size", "2",
          "--niter", "2", "--niter_decay", "0", "--eval_every", "0"]  # fmt: skip
 
@@ -387,6 +388,7 @@ def train_on_jax_processes(run_root, *options):
     command = [sys.executable, "train.py", "--strategy", "multiworker", "--workers", ",".join(addresses),
                "--checkpoints_dir", str(run_root), "--name", "mw", "--ngf", "4", "--ndf", "4",
                "--n_blocks", "1", "--synthetic_count", "8", "--eval_samples", "4", "--judge_count", "16",
+               "--fineSizeH", "32", "--fineSizeW", "32", "--loadSizeH", "36", "--loadSizeW", "36",
                "--grid_rows", "1", "--batch_size", "2", "--niter_decay", "0", *options]  # fmt: skip
     return run_together([[*command, "--worker_index", str(i)] for i in range(2)], JAX_ENV)
 

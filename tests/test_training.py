@@ -11,10 +11,13 @@ from utils import numpy, random_image, random_masks
 
 from keras_instagan import InstaGAN, callbacks, training
 
+# the synthetic profile (set_image discriminator, paint term) at 32×32 without XLA's compilation
 TINY_OPTIONS = dict(
-    ngf=4, ndf=4, n_blocks=1, synthetic_count=2, eval_samples=2, grid_rows=1, pool_size=2, judge_count=8
-)
-TINY = [text for key, value in TINY_OPTIONS.items() for text in (f"--{key}", str(value))]
+    ngf=4, ndf=4, n_blocks=1, synthetic_count=2, eval_samples=2, grid_rows=1, pool_size=2, judge_count=8,
+    loadSizeH=36, loadSizeW=36, fineSizeH=32, fineSizeW=32, jit_compile=False,
+)  # fmt: skip
+TINY = ["--no_jit_compile"]
+TINY += [f"--{key}={value}" for key, value in TINY_OPTIONS.items() if key != "jit_compile"]
 
 
 def read_log(run_dir):
@@ -163,9 +166,16 @@ def test_train_py_rejects_bad_options(capsys):
 
 def test_options_by_name_fill_the_profile_and_check():
     synthetic = training.options(name="demo")
-    assert (synthetic.ngf, synthetic.fineSizeH, synthetic.lr, synthetic.eval_every) == (8, 32, 1e-3, 1)
+    assert (synthetic.ngf, synthetic.fineSizeH, synthetic.lr, synthetic.eval_every) == (8, 64, 1e-3, 1)
+    assert (synthetic.netD, synthetic.lambda_paint, synthetic.jit_compile) == ("set_image", 3.0, True)
+    assert synthetic.synthetic_count == 800
     real = training.options(dataroot="datasets/x", niter=3)
     assert (real.ngf, real.n_blocks, real.fineSizeH, real.niter, real.niter_decay) == (64, 9, 200, 3, 100)
+    assert (real.netD, real.lambda_paint, real.jit_compile, real.synthetic_count) == ("set", 0.0, False, None)
+    assert training.parse_args(["--no_jit_compile"]).jit_compile is False
+    assert training.parse_args(["--dataroot", "x", "--jit_compile"]).jit_compile is True
+    # XLA cannot hold the cross-replica updates: the profile's XLA gives way to a strategy
+    assert training.parse_args(["--strategy", "mirrored"]).jit_compile is False
     assert vars(training.options(ngf=16)) == vars(training.parse_args(["--ngf", "16"]))
     with pytest.raises(TypeError, match=r"unknown training options \['epochs'\]"):
         training.options(epochs=3)
