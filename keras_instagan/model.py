@@ -158,6 +158,7 @@ class InstaGAN(backend_trainer(), keras.Model):
         lambda_ctx=1.0,
         lambda_paint=0.0,
         lambda_mismatch=0.0,
+        context_reference="step",
         jit_compile=False,
         **kwargs,
     ):
@@ -170,6 +171,13 @@ class InstaGAN(backend_trainer(), keras.Model):
         discriminator's loss: the real source image under the masks translated so far counts as fake
         (`_discriminator_update`).
 
+        `context_reference` is what the context loss of a sequential step compares the translated
+        image with outside the masks: `"step"` (the official code) the step's input, the previous
+        step's detached output, outside the current chunk's real and translated masks; `"original"`
+        (this library's option) the original image, outside every mask translated so far (real and
+        translated), so that a background drifting over the steps is pulled back to the photo. The
+        two agree on a one-step iteration.
+
         `jit_compile=True` compiles with XLA the generator update of each sequential step (every
         network call in it, forward and backward, as one program), the gradient of each
         discriminator update, and each optimizer update: faster on a CPU (`bench/train_step.py`,
@@ -181,6 +189,9 @@ class InstaGAN(backend_trainer(), keras.Model):
         updates, image pool, cross-replica sums) stays outside XLA. Under a `tf.distribute` strategy
         the networks are called without `tf.function` and this option has no effect.
         """
+        if context_reference not in ("step", "original"):
+            raise ValueError(f"context_reference={context_reference!r}: expected 'step' or 'original'")
+        self.context_reference = context_reference
         self.jit_networks = bool(jit_compile)
         super().compile(jit_compile=False, **kwargs)
         # Keras keeps a `model.optimizer` (RMSprop by default) that InstaGAN never uses: built empty,
@@ -215,8 +226,10 @@ class InstaGAN(backend_trainer(), keras.Model):
     # ---------------------------------------------------------------------------------------------
     # Training
 
-    def _generator_losses(self, x, masks, fake, rec, same, d_verdict, active, count, side):
-        """The generator terms of one direction; `side` names the source domain ("A" or "B")."""
+    def _generator_losses(self, x, masks, fake, rec, same, d_verdict, context, active, count, side):
+        """The generator terms of one direction; `side` names the source domain ("A" or "B").
+        `context` is `(image, real_masks, translated_masks)`, what the context loss compares `fake`'s
+        image with and the masks left out of it."""
         lam = self.lambdas[side]
         original = (x, masks)
         if self.netG == "resnet":  # CycleGAN: the masks only pass through; its losses see the image
@@ -227,7 +240,7 @@ class InstaGAN(backend_trainer(), keras.Model):
         ctx = (
             lam
             * self.lambdas["ctx"]
-            * _active_mean(losses.context_loss(x, fake[0], masks, fake[1]), active, count)
+            * _active_mean(losses.context_loss(context[0], fake[0], *context[1:]), active, count)
         )
         if not self.lambdas["paint"] or self.netG != "set":
             return gan, cyc, idt, ctx, None
@@ -278,6 +291,11 @@ class InstaGAN(backend_trainer(), keras.Model):
         active_b = ops.max(nonempty_slots(chunk_b), axis=1)
         count_a = self.sum_over_replicas(ops.sum(active_a))
         count_b = self.sum_over_replicas(ops.sum(active_b))
+        if self.context_reference == "original":  # the photo, outside every mask translated so far
+            done = ops.arange(self.slots) // n <= i
+            reference = (image_a, image_b, ops.where(done, masks_a, -1.0), ops.where(done, masks_b, -1.0))
+        else:  # the step's input, outside the current chunk (the official code)
+            reference = (state["image_a"], state["image_b"], chunk_a, chunk_b)
         generator_gradients = self.compiled_update("generator_update", self._generator_gradients)
         grads, terms, fake_b, fake_a, fake_masks_b, fake_masks_a = generator_gradients(
             state["image_a"],
@@ -291,6 +309,7 @@ class InstaGAN(backend_trainer(), keras.Model):
             active_b,
             count_a,
             count_b,
+            *reference,
         )
         g_vars = self.G_A.trainable_variables + self.G_B.trainable_variables
         self.run_if(count_a + count_b > 0, lambda: self.apply_gradients(self.g_optimizer, grads, g_vars))
@@ -354,6 +373,10 @@ class InstaGAN(backend_trainer(), keras.Model):
         active_b,
         count_a,
         count_b,
+        reference_a,
+        reference_b,
+        reference_masks_a,
+        reference_masks_b,
     ):
         """The generator update's gradients for one sequential step (one XLA program with
         `jit_compile=True`).
@@ -362,7 +385,10 @@ class InstaGAN(backend_trainer(), keras.Model):
         `chunk_b` `(B, H, W, ins_per)`, computes every generator term and the gradient of their sum
         for both generators (`sequential_step` applies it). `fake_masks_b`, `fake_masks_a`
         `(B, H, W, slots)` are the masks the earlier steps generated; `in_chunk` `(slots,)` marks the
-        current chunk's slots.
+        current chunk's slots. The context loss compares the translations with `reference_a`,
+        `reference_b` outside `reference_masks_a`, `reference_masks_b` and the translated masks
+        (`compile(context_reference=...)`: the current images and chunks with the chunks'
+        translations, or the original images with every real and translated mask so far).
 
         Returns the gradients, the loss terms (a dict of scalars), `fake_b`, `fake_a` (each
         `(image, masks)`) and the mask buffers with the current chunk filled in.
@@ -387,11 +413,14 @@ class InstaGAN(backend_trainer(), keras.Model):
             masks_a = ops.where(in_chunk, ops.tile(fake_a[1], (1, 1, 1, self.steps)), fake_masks_a)
             verdict_b = D_A([fake_b[0], masks_b])
             verdict_a = D_B([fake_a[0], masks_a])
+            original = self.context_reference == "original"
+            context_b = (reference_a, reference_masks_a, masks_b if original else fake_b[1])
+            context_a = (reference_b, reference_masks_b, masks_a if original else fake_a[1])
             g_a, cyc_a, idt_b, ctx_a, paint_a = self._generator_losses(
-                image_a, chunk_a, fake_b, rec_a, same_a, verdict_b, active_a, count_a, "A"
+                image_a, chunk_a, fake_b, rec_a, same_a, verdict_b, context_b, active_a, count_a, "A"
             )
             g_b, cyc_b, idt_a, ctx_b, paint_b = self._generator_losses(
-                image_b, chunk_b, fake_a, rec_b, same_b, verdict_a, active_b, count_b, "B"
+                image_b, chunk_b, fake_a, rec_b, same_b, verdict_a, context_a, active_b, count_b, "B"
             )
             terms = {
                 "G_A": g_a,

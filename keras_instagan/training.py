@@ -191,6 +191,14 @@ def parser(description=__doc__):
         "synthetic data; InstaGAN's set generator only",
     )
     p.add_argument(
+        "--ctx_reference",
+        choices=("step", "original"),
+        default="step",
+        help="what a sequential step's context loss keeps the background of: step (the official "
+        "code: the step's input, the previous step's output) or original (this library's option: the "
+        "original image, outside every mask translated so far)",
+    )
+    p.add_argument(
         "--lambda_mismatch",
         type=float,
         default=0.0,
@@ -750,6 +758,7 @@ def train(args, started=None):
             lambda_ctx=args.lambda_ctx,
             lambda_paint=args.lambda_paint,
             lambda_mismatch=args.lambda_mismatch,
+            context_reference=args.ctx_reference,
         )
         crop = (None, args.fineSizeH, args.fineSizeW)
         model.build(((crop + (3,), crop + (args.ins_max,)),) * 2)

@@ -168,6 +168,43 @@ def test_paint_term_is_logged_and_trains_the_generators_when_on(rng):
     assert max(max_diff(a, b) for a, b in zip(on.G_A.weights, off.G_A.weights)) > 1e-6
 
 
+@pytest.mark.backends("tensorflow", "torch")  # an eager step (JAX steps inside `fit` only)
+def test_context_reference_original_compares_later_steps_with_the_photo(rng):
+    """`compile(context_reference="original")`: step 1 of 2 compares its translation with the original
+    image outside every mask translated so far (real and generated), the official `"step"` with its
+    input outside the current chunk; one-step iterations are the same either way."""
+    from keras_instagan import losses
+
+    data = batch(rng, size=2)
+    (image_a, masks_a), _ = data
+    ctx = {}
+    for reference in ("step", "original"):
+        model = tiny()
+        model.compile(run_eagerly=True, context_reference=reference)
+        state = model.sequential_step(0, data, initial_state(data))
+        for tracker in model.trackers.values():
+            tracker.reset_state()
+        fake_image, fake_masks = model.G_A([state["image_a"], masks_a[..., 2:]], training=True)
+        if reference == "original":
+            translated = ops.concatenate([state["fake_masks_b"][..., :2], fake_masks], axis=-1)
+            want = losses.context_loss(image_a, fake_image, masks_a, translated)
+        else:
+            want = losses.context_loss(state["image_a"], fake_image, masks_a[..., 2:], fake_masks)
+        model.sequential_step(1, data, state)
+        ctx[reference] = float(numpy(model.trackers["ctx_A"].result()))
+        assert ctx[reference] == pytest.approx(10 * float(numpy(ops.mean(want))), rel=1e-5)
+    assert abs(ctx["original"] - ctx["step"]) > 1e-4
+    one_step = []
+    for reference in ("step", "original"):
+        model = tiny(ins_per=4)
+        model.compile(g_optimizer=keras.optimizers.SGD(0.1), run_eagerly=True, context_reference=reference)
+        model.train_step(data)
+        one_step.append(model)
+    assert max(max_diff(a, b) for a, b in zip(one_step[0].G_A.weights, one_step[1].G_A.weights)) == 0
+    with pytest.raises(ValueError, match="context_reference='photo'"):
+        tiny().compile(context_reference="photo")
+
+
 def settle_spectral_norms(model, iterations=100):
     """Run the discriminators' spectral-norm power iterations until σ has converged, so that a few
     more of them (one per discriminator call in training) no longer change the discriminators."""
@@ -334,7 +371,7 @@ def test_cyclegan_losses_leave_the_passed_through_masks_out(rng):
     shifted = (x + 0.1, masks)  # image off by 0.1 everywhere, masks exact
     active = ops.ones((2,))
     _, cyc, idt, ctx, paint = model._generator_losses(
-        x, masks, (x, masks), shifted, shifted, verdict, active, 2.0, "A"
+        x, masks, (x, masks), shifted, shifted, verdict, (x, masks, masks), active, 2.0, "A"
     )
     # mean |Δ| over the image alone is 0.1 (over image + 4 masks it would be 0.1·3/7)
     assert float(cyc) == pytest.approx(10 * 0.1, rel=1e-5)
