@@ -4,6 +4,7 @@
     python bench/train_step.py --steps 20
     python bench/train_step.py --backend jax # the same on another Keras backend (jax, torch)
     python bench/train_step.py --reference_only   # 4/2 only
+    python bench/train_step.py --xla_forms off    # XLA's own convolutions (InstaGAN.compile(xla_forms=False))
 
 Reference configuration (docs/official.md §9): batch 1, 64×64, ngf = ndf = 32, 9 blocks,
 ins_max 4, ins_per 2, four non-empty masks, 2 threads (`--inter_op 1`: TensorFlow runs one op at a
@@ -44,6 +45,7 @@ from common import reference_data, rss_mb
 
 OFFICIAL_SECONDS = 3.14
 CONFIGS = ((4, 2), (2, 2), (8, 2), (8, 8))  # ins_max, ins_per: the reference first, then the memory sweep
+FORMS = {"auto": "auto", "on": True, "off": False}  # --xla_forms → InstaGAN.compile(xla_forms=...)
 
 
 def warm_up(call, count):
@@ -125,7 +127,7 @@ def measure_keras_backend(ins_max, ins_per, args):
 
     data = reference_data(ins_max, args.size)
     model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
-    model.compile()
+    model.compile(xla_forms=FORMS[args.xla_forms])
     model.build(tuple((image.shape, masks.shape) for image, masks in data))
     figures = time_iterations(lambda: model.train_on_batch(x=data), args)
     return {
@@ -152,7 +154,7 @@ def measure(ins_max, ins_per, args):
 
     data = tf.nest.map_structure(tf.constant, reference_data(ins_max, args.size))
     model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
-    model.compile(jit_compile=not args.no_jit)
+    model.compile(jit_compile=not args.no_jit, xla_forms=FORMS[args.xla_forms])
     model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
     step = tf.function(model.train_step)
     figures = time_iterations(
@@ -172,6 +174,7 @@ def run_child(ins_max, ins_per, args):
     command = [sys.executable, __file__, "--child", f"{ins_max},{ins_per}", *shared_options(args)]
     command += ["--inter_op", str(args.inter_op), "--backend", args.backend]
     command += ["--no_jit"] if args.no_jit else []
+    command += ["--xla_forms", args.xla_forms]
     env = {**os.environ, "KERAS_BACKEND": args.backend}
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode:
@@ -204,6 +207,13 @@ def main():
         "--no_jit",
         action="store_true",
         help="no XLA for the network calls (InstaGAN.compile(jit_compile=False))",
+    )
+    p.add_argument(
+        "--xla_forms",
+        choices=tuple(FORMS),
+        default="auto",
+        help="the convolution forms of the XLA programs (InstaGAN.compile(xla_forms=...)): "
+        "auto (default), on, or off (XLA's own convolutions)",
     )
     p.add_argument(
         "--no_official",
@@ -252,9 +262,11 @@ def main():
         else round(runs["8/2"][key] / runs["2/2"][key] - 1.0, 3)
         for key in ("tensor_peak_mb", "peak_rss_mb")
     }
+    own_convolutions = f", convolution forms {args.xla_forms}"
     how = {
-        "tensorflow": f"{args.inter_op} op(s) at once, XLA networks {'off' if args.no_jit else 'on'}",
-        "jax": "the iteration as one jitted program",
+        "tensorflow": f"{args.inter_op} op(s) at once, XLA networks {'off' if args.no_jit else 'on'}"
+        + own_convolutions,
+        "jax": "the iteration as one jitted program" + own_convolutions,
         "torch": "eager",
     }[args.backend]
     summary = {

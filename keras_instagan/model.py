@@ -160,6 +160,7 @@ class InstaGAN(backend_trainer(), keras.Model):
         lambda_mismatch=0.0,
         context_reference="step",
         jit_compile=False,
+        xla_forms="auto",
         **kwargs,
     ):
         """Optimizers and loss weights. Defaults: Adam(2e-4, β1 0.5) and the official λ's.
@@ -188,11 +189,21 @@ class InstaGAN(backend_trainer(), keras.Model):
         F(2×2, 3×3) (`kernels.winograd_conv`). The rest of the step (conditional
         updates, image pool, cross-replica sums) stays outside XLA. Under a `tf.distribute` strategy
         the networks are called without `tf.function` and this option has no effect.
+
+        `xla_forms` chooses whether the XLA programs (TensorFlow's with `jit_compile=True`, JAX's
+        one program per iteration on a CPU) are traced with those forms (True) or with XLA's own
+        convolutions (False): the same functions to float rounding; without the forms XLA compiles
+        faster and, at large widths, runs slower. `"auto"` (default): with the forms, except on
+        TensorFlow when ngf and ndf are both below 16, where they cost compilation time and gain
+        nothing (JAX's one program needs them at every width; docs/benchmarks.md).
         """
         if context_reference not in ("step", "original"):
             raise ValueError(f"context_reference={context_reference!r}: expected 'step' or 'original'")
+        if xla_forms not in (True, False, "auto"):
+            raise ValueError(f"xla_forms={xla_forms!r}: expected True, False or 'auto'")
         self.context_reference = context_reference
         self.jit_networks = bool(jit_compile)
+        self.xla_forms = self.forms_pay() if xla_forms == "auto" else xla_forms
         super().compile(jit_compile=False, **kwargs)
         # Keras keeps a `model.optimizer` (RMSprop by default) that InstaGAN never uses: built empty,
         # so that nothing (`BackupAndRestore`, Keras' symbolic build) gives it a slot for every weight.

@@ -260,6 +260,14 @@ def parser(description=__doc__):
         help="TensorFlow: run the network calls without XLA",
     )
     p.add_argument(
+        "--xla_forms",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the convolution forms of the XLA programs (InstaGAN.compile(xla_forms=...)): on, off "
+        "(XLA's own convolutions: shorter compilation, slower steps at large widths) or auto "
+        "(default: off on TensorFlow below ngf and ndf 16, else on)",
+    )
+    p.add_argument(
         "--compilation_cache",
         help="JAX: keep the compiled training program in this folder (JAX's persistent compilation "
         "cache), so that a resumed or repeated run skips most of its first step's compilation "
@@ -752,6 +760,7 @@ def train(args, started=None):
             g_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
             d_optimizer=keras.optimizers.Adam(args.lr, beta_1=args.beta1, beta_2=0.999),
             jit_compile=args.jit_compile,
+            xla_forms={"auto": "auto", "on": True, "off": False}[args.xla_forms],
             lambda_A=args.lambda_A,
             lambda_B=args.lambda_B,
             lambda_idt=args.lambda_idt,

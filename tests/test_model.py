@@ -243,15 +243,24 @@ def test_mismatch_term_teaches_the_discriminator_that_a_picture_must_follow_its_
 
 
 @pytest.mark.backends("tensorflow")
-def test_xla_step_equals_eager_step(rng):
+@pytest.mark.parametrize("xla_forms", [True, False])
+def test_xla_step_equals_eager_step(rng, monkeypatch, xla_forms):
     """`compile(jit_compile=True)`: generator and discriminator updates under XLA, the rest traced; one
-    step (whose second chunk of sample 2 is empty) must update every weight as the eager step does.
+    step (whose second chunk of sample 2 is empty) must update every weight as the eager step does,
+    with the XLA programs' convolution forms (`kernels.xla_kernels()`) and, with `xla_forms=False`,
+    with XLA's own convolutions (no form traced).
 
     In float64: in float32 one ReLU input within ~1e-6 of zero (1 in ~25k) can fall on the other side
     under XLA's different rounding, which moves a whole channel's gradient by a few percent. SGD, not
     Adam: Adam's first steps move each weight by ~lr·sign(gradient), blind to gradient errors."""
     import tensorflow as tf
 
+    from keras_instagan import kernels
+
+    traced_forms = []
+    for name in ("window_grad_conv", "window_grad_conv_transpose", "winograd_conv"):
+        form = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *args, form=form: traced_forms.append(form) or form(*args))
     data = tf.nest.map_structure(lambda t: tf.cast(t, "float64"), batch(rng, empty_a=[(1, 2), (1, 3)]))
     keras.config.set_dtype_policy("float64")
     try:
@@ -262,18 +271,35 @@ def test_xla_step_equals_eager_step(rng):
                 g_optimizer=keras.optimizers.SGD(0.01),
                 d_optimizer=keras.optimizers.SGD(0.01),
                 jit_compile=jit,
+                xla_forms=xla_forms,
                 run_eagerly=not jit,
             )
         eager.train_step(data)
         tf.function(xla.train_step)(data)
     finally:
         keras.config.set_dtype_policy("float32")
+    assert bool(traced_forms) == xla_forms
     assert int(xla.g_optimizer.iterations) == int(eager.g_optimizer.iterations) == 2
     assert max(max_diff(v, old) for v, old in zip(xla.G_A.weights, initial)) > 1e-3
     for name in ("G_A", "G_B", "D_A", "D_B"):
         for expected, actual in zip(getattr(eager, name).weights, getattr(xla, name).weights):
             assert actual.dtype == "float64"
             assert max_diff(actual, expected) < 1e-10, (name, expected.path)
+
+
+def test_xla_forms_auto_follows_the_backend_and_the_widths():
+    """`compile(xla_forms="auto")`: JAX's one program (and PyTorch, which compiles nothing) keep the
+    forms at every width; TensorFlow's separate programs drop them when ngf and ndf are both below
+    16. An explicit True/False wins; anything else is an error naming the option."""
+    for widths, tensorflow_forms in (((8, 8), False), ((16, 8), True), ((8, 16), True)):
+        model = InstaGAN(ngf=widths[0], ndf=widths[1], n_blocks=1)
+        model.compile()
+        assert model.xla_forms is (tensorflow_forms or keras.backend.backend() != "tensorflow")
+        for explicit in (True, False):
+            model.compile(xla_forms=explicit)
+            assert model.xla_forms is explicit
+    with pytest.raises(ValueError, match="xla_forms='fast'"):
+        model.compile(xla_forms="fast")
 
 
 def test_translate_sorts_chunks_skips_empty_and_keeps_order(rng):

@@ -173,6 +173,7 @@ def test_options_by_name_fill_the_profile_and_check():
     assert (real.ngf, real.n_blocks, real.fineSizeH, real.niter, real.niter_decay) == (64, 9, 200, 3, 100)
     assert (real.netD, real.lambda_paint, real.jit_compile, real.synthetic_count) == ("set", 0.0, False, None)
     assert training.parse_args(["--no_jit_compile"]).jit_compile is False
+    assert (synthetic.xla_forms, training.parse_args(["--xla_forms", "off"]).xla_forms) == ("auto", "off")
     assert training.parse_args(["--dataroot", "x", "--jit_compile"]).jit_compile is True
     # XLA cannot hold the cross-replica updates: the profile's XLA gives way to a strategy
     assert training.parse_args(["--strategy", "mirrored"]).jit_compile is False

@@ -22,6 +22,11 @@ def build_from_data(model, x):
 class Trainer:
     """The base of every backend's trainer class."""
 
+    def forms_pay(self):
+        """Whether `compile(xla_forms="auto")` traces the XLA programs with the convolution forms of
+        `kernels.xla_kernels()`: yes, unless a backend's trainer says otherwise."""
+        return True
+
     def run_steps(self, step, steps, state):
         """`state = step(i, state)` for `i` in `range(steps)`, `i` a Python int."""
         for i in range(steps):

@@ -11,8 +11,8 @@ and the iteration returns them all. With `run_eagerly=False` (the default) that 
 discriminator updates, compiled together by XLA. The sequential steps are one `jax.lax.fori_loop`
 (`run_steps`), so XLA compiles one step's updates once, not once per step. On a CPU it is traced
 inside `kernels.xla_kernels()`: the forms of the strided, transposed and 3×3 convolutions whose
-gradients XLA's CPU backend computes fastest, as on TensorFlow with `jit_compile=True`; on a GPU
-XLA's own convolutions stay.
+gradients XLA's CPU backend computes fastest, as on TensorFlow with `jit_compile=True` (unless
+`compile(xla_forms=False)`); on a GPU XLA's own convolutions stay.
 
 - `value_and_gradients` differentiates with `jax.value_and_grad` through a nested scope in which the
   differentiated variables take the traced values; the updates the loss function makes to other
@@ -52,6 +52,7 @@ class JaxTrainer(UntracedCalls):
         super().__init__(**kwargs)
         self._scope = None
         self._jitted = False
+        self.xla_forms = True
 
     def _own_optimizer_variables(self):
         return [
@@ -91,7 +92,8 @@ class JaxTrainer(UntracedCalls):
             return
         iteration = self._stateless_iteration
         if not self.run_eagerly:
-            forms = xla_kernels if jax.default_backend() == "cpu" else contextlib.nullcontext
+            cpu_forms = self.xla_forms and jax.default_backend() == "cpu"
+            forms = xla_kernels if cpu_forms else contextlib.nullcontext
 
             def traced(state, own_values, data):
                 self._jitted = True

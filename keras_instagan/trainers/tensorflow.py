@@ -7,7 +7,7 @@ another backend brings a class with the same methods.
   inlined into the update that calls them.
 - With `compile(jit_compile=True)` each update (the generator update of a sequential step, each
   discriminator update, each optimizer update) is one XLA program, traced inside
-  `kernels.xla_kernels()`.
+  `kernels.xla_kernels()` (unless `compile(xla_forms=False)`).
 - Under a `tf.distribute` strategy (any number of replicas) nothing is wrapped in `tf.function`: a
   nested `tf.function` may not hold a cross-replica synchronisation point, and the spectral-norm
   update of a mirrored variable is one. Conditional updates then always run (see `run_if`).
@@ -40,13 +40,20 @@ def _inside_xla_kernels(function):
 
 
 class TensorFlowTrainer(Trainer):
-    """Mixed into `InstaGAN` before `keras.Model`. `jit_networks` (set by `InstaGAN.compile`) chooses
-    XLA programs for the updates."""
+    """Mixed into `InstaGAN` before `keras.Model`. `jit_networks` and `xla_forms` (set by
+    `InstaGAN.compile`) choose XLA programs for the updates and their convolution forms."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._traced_calls = {}
         self.jit_networks = False
+        self.xla_forms = True
+
+    def forms_pay(self):
+        """The forms make TensorFlow's separate XLA programs take longer to compile (a third of
+        the first step at ngf 8, 64×64) and pay that back in faster steps from ngf 16 on; at ngf and
+        ndf 8 the steps are no faster (docs/benchmarks.md, "The convolution forms at small widths")."""
+        return max(self.ngf, self.ndf) >= 16
 
     def fit(self, x=None, *args, **kwargs):
         """`keras.Model.fit`; a `tf.data.Dataset` first builds the model (its image pools) from the
@@ -83,7 +90,8 @@ class TensorFlowTrainer(Trainer):
         if self.run_eagerly or tf.distribute.has_strategy():
             return function
         if key not in self._traced_calls:
-            body = _inside_xla_kernels(function) if options.get("jit_compile") else function
+            forms = options.get("jit_compile") and self.xla_forms
+            body = _inside_xla_kernels(function) if forms else function
             self._traced_calls[key] = tf.function(body, **options)
         return self._traced_calls[key]
 
