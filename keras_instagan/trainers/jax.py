@@ -52,7 +52,6 @@ class JaxTrainer(UntracedCalls):
         super().__init__(**kwargs)
         self._scope = None
         self._jitted = False
-        self.xla_forms = True
 
     def _own_optimizer_variables(self):
         return [

@@ -47,7 +47,6 @@ class TensorFlowTrainer(Trainer):
         super().__init__(**kwargs)
         self._traced_calls = {}
         self.jit_networks = False
-        self.xla_forms = True
 
     def forms_pay(self):
         """The forms make TensorFlow's separate XLA programs take longer to compile (a third of
