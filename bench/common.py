@@ -72,9 +72,10 @@ def layer_bench_args(description, **extra):
     return args
 
 
-def reference_data(ins_max, size=64):
+def reference_data(ins_max, size=64, batch=1):
     """The two domains' `(image, masks)`, NHWC numpy: uniform noise images and ins_max nested squares,
-    every slot an instance, largest first (`bench/official_step.py` times the same data)."""
+    every slot an instance, largest first (`bench/official_step.py` times the same data); `batch`
+    copies of that sample."""
     rng = np.random.default_rng(0)
 
     def domain():
@@ -83,7 +84,7 @@ def reference_data(ins_max, size=64):
         for k in range(ins_max):
             side = 40 - 3 * k
             masks[0, k : k + side, k : k + side, k] = 1.0
-        return image, masks
+        return np.repeat(image, batch, axis=0), np.repeat(masks, batch, axis=0)
 
     return domain(), domain()
 

@@ -5,6 +5,7 @@
     python bench/train_step.py --backend jax # the same on another Keras backend (jax, torch)
     python bench/train_step.py --reference_only   # 4/2 only
     python bench/train_step.py --xla_forms off    # XLA's own convolutions (InstaGAN.compile(xla_forms=False))
+    python bench/train_step.py --batch 2          # 2 samples an iteration (copies of the reference sample)
 
 Reference configuration (docs/official.md §9): batch 1, 64×64, ngf = ndf = 32, 9 blocks,
 ins_max 4, ins_per 2, four non-empty masks, 2 threads (`--inter_op 1`: TensorFlow runs one op at a
@@ -28,7 +29,9 @@ iteration as one jitted program, `trainers/jax.py`; PyTorch runs eagerly), the f
 that of the first call (tracing and compilation included), and memory is the peak resident memory
 only (these backends keep no tensor-memory statistics on the CPU). JAX uses every core it is given
 (pin the process with `taskset` to compare at one core); PyTorch gets `--threads` threads.
-Each configuration runs in a fresh process. The last line printed is a JSON object.
+With `--batch B` an iteration trains B copies of the sample; `seconds_per_sample` is the
+iteration's seconds over B, and `ratio_to_official` compares it with the official (batch-1)
+iteration. Each configuration runs in a fresh process. The last line printed is a JSON object.
 """
 
 import argparse
@@ -125,7 +128,7 @@ def measure_keras_backend(ins_max, ins_per, args):
         torch.set_num_threads(args.threads)
     from keras_instagan import InstaGAN
 
-    data = reference_data(ins_max, args.size)
+    data = reference_data(ins_max, args.size, args.batch)
     model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
     model.compile(xla_forms=FORMS[args.xla_forms])
     model.build(tuple((image.shape, masks.shape) for image, masks in data))
@@ -152,7 +155,7 @@ def measure(ins_max, ins_per, args):
 
     from keras_instagan import InstaGAN
 
-    data = tf.nest.map_structure(tf.constant, reference_data(ins_max, args.size))
+    data = tf.nest.map_structure(tf.constant, reference_data(ins_max, args.size, args.batch))
     model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
     model.compile(jit_compile=not args.no_jit, xla_forms=FORMS[args.xla_forms])
     model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
@@ -172,7 +175,7 @@ def shared_options(args):
 
 def run_child(ins_max, ins_per, args):
     command = [sys.executable, __file__, "--child", f"{ins_max},{ins_per}", *shared_options(args)]
-    command += ["--inter_op", str(args.inter_op), "--backend", args.backend]
+    command += ["--inter_op", str(args.inter_op), "--backend", args.backend, "--batch", str(args.batch)]
     command += ["--no_jit"] if args.no_jit else []
     command += ["--xla_forms", args.xla_forms]
     env = {**os.environ, "KERAS_BACKEND": args.backend}
@@ -203,6 +206,7 @@ def main():
     p.add_argument("--size", type=int, default=64, help="image height and width (reference: 64)")
     p.add_argument("--ngf", type=int, default=32, help="generator and discriminator width (reference: 32)")
     p.add_argument("--n_blocks", type=int, default=9, help="residual blocks (reference: 9)")
+    p.add_argument("--batch", type=int, default=1, help="samples per iteration (reference: 1)")
     p.add_argument(
         "--no_jit",
         action="store_true",
@@ -256,6 +260,7 @@ def main():
             if official is not None:
                 print(f"official iteration (PyTorch, bench/official_step.py): {official:.3f} s", flush=True)
     reference = runs["4/2"]["seconds_per_step"]
+    per_sample = reference / args.batch
     growth = {
         key: None
         if "2/2" not in runs or runs["2/2"][key] is None
@@ -271,14 +276,15 @@ def main():
     }[args.backend]
     summary = {
         "backend": args.backend,
-        "config": f"batch 1, {args.size}x{args.size}, ngf=ndf={args.ngf}, {args.n_blocks} blocks, "
+        "config": f"batch {args.batch}, {args.size}x{args.size}, ngf=ndf={args.ngf}, {args.n_blocks} blocks, "
         f"ins_max 4, ins_per 2, 4 masks, {args.threads} threads per op, {how}",
         "seconds_per_step": round(reference, 3),
+        "seconds_per_sample": round(per_sample, 3),
         "first_step_seconds": runs["4/2"]["first_step_seconds"],
         "official_pytorch_seconds": official,
-        "ratio_to_official": None if official is None else round(reference / official, 3),
+        "ratio_to_official": None if official is None else round(per_sample / official, 3),
         "official_pytorch_seconds_section_9": OFFICIAL_SECONDS,
-        "ratio_to_section_9": round(reference / OFFICIAL_SECONDS, 3),
+        "ratio_to_section_9": round(per_sample / OFFICIAL_SECONDS, 3),
         "tensor_peak_mb": {k: v["tensor_peak_mb"] for k, v in runs.items()},
         "peak_rss_mb": {k: v["peak_rss_mb"] for k, v in runs.items()},
         "device": runs["4/2"].get("device"),

@@ -63,7 +63,7 @@ SYNTHETIC = {
     "netD": "set_image",
     "lambda_paint": 3.0,
     "jit_compile": True,
-    "synthetic_count": 800,
+    "synthetic_count": 640,
 }
 # Held-out samples per domain behind the epoch grids and their `bg_err_A/B` (the first of --eval_samples).
 GRID_SAMPLES = 16
@@ -277,7 +277,7 @@ def parser(description=__doc__):
     p.add_argument(
         "--synthetic_count",
         type=int,
-        help="synthetic images per domain (without --dataroot; default 800)",
+        help="synthetic images per domain (without --dataroot; default 640)",
     )
     p.add_argument(
         "--synthetic",

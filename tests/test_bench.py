@@ -20,8 +20,8 @@ CASES = {
     "upsampling.py": (LAYER, "runs", ()),
     "residual_blocks.py": (LAYER + ["--blocks", "1", "--rounds", "1"], "runs", ()),
     # without XLA and without the official iteration (official_step.py has its own case): four
-    # child processes that each compile an XLA program take too long for a smoke run
-    "train_step.py": (STEP + ["--no_jit", "--no_official"], "seconds_per_step", ()),
+    # child processes that each compile an XLA program take too long for a smoke run; batch 2
+    "train_step.py": (STEP + ["--no_jit", "--no_official", "--batch", "2"], "seconds_per_sample", ()),
     "official_step.py": (STEP, "seconds_per_step", ("torch",)),
     "identity_floor.py": (TINY + ["--steps", "1"], "background_error", ()),
     "inference.py": (

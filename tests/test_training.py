@@ -168,7 +168,7 @@ def test_options_by_name_fill_the_profile_and_check():
     synthetic = training.options(name="demo")
     assert (synthetic.ngf, synthetic.fineSizeH, synthetic.lr, synthetic.eval_every) == (8, 64, 1e-3, 1)
     assert (synthetic.netD, synthetic.lambda_paint, synthetic.jit_compile) == ("set_image", 3.0, True)
-    assert synthetic.synthetic_count == 800
+    assert synthetic.synthetic_count == 640
     real = training.options(dataroot="datasets/x", niter=3)
     assert (real.ngf, real.n_blocks, real.fineSizeH, real.niter, real.niter_decay) == (64, 9, 200, 3, 100)
     assert (real.netD, real.lambda_paint, real.jit_compile, real.synthetic_count) == ("set", 0.0, False, None)
