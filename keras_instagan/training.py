@@ -277,7 +277,7 @@ def parser(description=__doc__):
     p.add_argument(
         "--synthetic_count",
         type=int,
-        help="synthetic images per domain (without --dataroot; default 640)",
+        help=f"synthetic images per domain (without --dataroot; default {SYNTHETIC['synthetic_count']})",
     )
     p.add_argument(
         "--synthetic",
