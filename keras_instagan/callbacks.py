@@ -135,19 +135,23 @@ class QualityLog(keras.callbacks.Callback):
     Args:
         data: `{"A": (images, masks), "B": (images, masks)}` held-out samples of each domain.
         judges: an `evaluation.Judges` (its classifiers fixed for the whole run, so that the curve
-            compares like with like).
+            compares like with like), or a function returning one, called at the first evaluation
+            (`train.py` trains them in a child process meanwhile).
         every: evaluate after every `every`-th epoch.
         training: None, or as many training samples in the same form and size as `data`.
     """
 
     def __init__(self, data, judges, every=1, training=None):
         super().__init__()
-        self.data, self.judges, self.every, self.training = data, judges, int(every), training
+        self.data, self.every, self.training = data, int(every), training
+        self.judges, self._pending = (None, judges) if callable(judges) else (judges, None)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
         last = epoch + 1 == self.params.get("epochs")
+        if self.judges is None and ((epoch + 1) % self.every == 0 or last):
+            self.judges = self._pending()
         rows = (
             evaluation.evaluate_model(self.model, self.data, self.judges)
             if (epoch + 1) % self.every == 0 or last

@@ -483,25 +483,67 @@ def training_samples(args, domain_a, domain_b):
     }
 
 
-def make_judges(args, run, judge_data):
-    """The `evaluation.Judges` of `--eval_every`: the run's own from its `judges/` when it has them
-    (a continued run keeps scoring with the same classifiers), else trained on `judge_data()` and
-    saved there."""
+def start_judges(args, run, judge_data):
+    """The `evaluation.Judges` of `--eval_every`, as a function that returns them at the first
+    evaluation: the run's own from its `judges/` when it has them (a continued run keeps scoring with
+    the same classifiers), else trained on `judge_data()` and saved there. They learn in a child
+    process started now, while this one traces and compiles its first training steps (on COCO data,
+    whose annotations the child would load a second time, and where the child fails, in this
+    process at the first evaluation)."""
+    import multiprocessing
+
     from keras_instagan.data import shapes
-    from keras_instagan.evaluation import Judges, train_judges
+    from keras_instagan.evaluation import Judges
 
     target_shapes = None if args.dataroot or args.coco_annotations else shapes.domain_shapes(args.synthetic)
     if Judges.saved_in(run.judges):
+        judges = Judges.load(run.judges, target_shapes)
+        return lambda: judges
+    child = None
+    if not args.coco_annotations:
+        child = multiprocessing.get_context("spawn").Process(
+            target=train_judges_into, args=(args, run.judges), name="judges", daemon=True
+        )
+        child.start()
+
+    def ready():
+        if child is not None:
+            child.join()
+        if not Judges.saved_in(run.judges):
+            if child is not None:
+                print(
+                    f"training: the domain classifiers' process ended with exit code {child.exitcode}; "
+                    "training them here",
+                    flush=True,
+                )
+            train_judges_into(args, run.judges, judge_data)
         return Judges.load(run.judges, target_shapes)
+
+    return ready
+
+
+def train_judges_into(args, directory, judge_data=None):
+    """Train the domain classifiers of `--eval_every` on `judge_data()` (by default `load_data`'s,
+    drawn again from `args`) and save them in `directory`, whole or not at all (written beside it,
+    then renamed)."""
+    import shutil
+
+    from keras_instagan.evaluation import train_judges
+
     start = time.perf_counter()
-    judges = train_judges(dict(zip("AB", judge_data())), target_shapes)
-    judges.save(run.judges)
+    if judge_data is None:
+        judge_data = load_data(args)[2]
+    judges = train_judges(dict(zip("AB", judge_data())))
+    partial = directory + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    judges.save(partial)
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(partial, directory)
     print(
         f"training: domain classifiers for the scores trained in {time.perf_counter() - start:.0f} s "
-        f"({run.judges})",
+        f"({directory})",
         flush=True,
     )
-    return judges
 
 
 def data_size(domain):
@@ -803,7 +845,7 @@ def train(args, started=None):
         grid_samples = tuple((images[:GRID_SAMPLES], masks[:GRID_SAMPLES]) for images, masks in samples)
         chief_steps = [callbacks.SampleGrid(run.samples, grid_samples, rows=args.grid_rows)]
         if args.eval_every:
-            judges = make_judges(args, run, judge_data)
+            judges = start_judges(args, run, judge_data)
             held_out = dict(zip("AB", samples))
             chief_steps.append(
                 callbacks.QualityLog(

@@ -128,6 +128,54 @@ def test_train_py_writes_the_run_directory_and_resumes(tmp_path, capsys):
         assert json.load(f)["ngf"] == 4
 
 
+def test_judges_learn_in_a_child_process_or_else_here(tmp_path, monkeypatch, capsys):
+    """The judges of --eval_every learn in a child process while the run compiles: the same
+    classifiers as trained here, saved whole (nothing left beside them). If the child ends without
+    them, they learn in this process at the first evaluation."""
+    import multiprocessing
+    from types import SimpleNamespace
+
+    from keras_instagan import classifier
+    from keras_instagan.evaluation import Judges, train_judges
+    from keras_instagan.run import RunDirectory
+
+    args = training.options(checkpoints_dir=str(tmp_path), name="run", **TINY_OPTIONS)
+    judge_data = training.load_data(args)[2]
+    here = train_judges(dict(zip("AB", judge_data())))
+    images = judge_data()[0][0]
+    run = RunDirectory(tmp_path / "run")
+    judges = training.start_judges(args, run, judge_data)()
+    assert isinstance(judges, Judges) and judges.masked is not None
+    assert sorted(os.listdir(tmp_path / "run")) == ["judges"]
+    np.testing.assert_allclose(
+        classifier.predict(judges.plain, images), classifier.predict(here.plain, images), atol=1e-5
+    )
+
+    class Failed:  # a child process that ends without writing the judges
+        exitcode = 1
+
+        def __init__(self, **kwargs):
+            pass
+
+        def start(self):
+            pass
+
+        def join(self):
+            pass
+
+    monkeypatch.setattr(multiprocessing, "get_context", lambda method: SimpleNamespace(Process=Failed))
+    run = RunDirectory(tmp_path / "other")
+    capsys.readouterr()
+    ready = training.start_judges(args, run, judge_data)
+    assert not os.path.exists(run.judges)  # nothing learnt yet
+    judges = ready()
+    assert "process ended with exit code 1; training them here" in capsys.readouterr().out
+    assert Judges.saved_in(run.judges)
+    np.testing.assert_allclose(
+        classifier.predict(judges.plain, images), classifier.predict(here.plain, images), atol=1e-5
+    )
+
+
 def test_bad_data_leaves_no_run_folder(tmp_path):
     from keras_instagan.cli import train
 
