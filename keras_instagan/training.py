@@ -502,7 +502,7 @@ def start_judges(args, run, judge_data):
     child = None
     if not args.coco_annotations:
         child = multiprocessing.get_context("spawn").Process(
-            target=train_judges_into, args=(args, run.judges), name="judges", daemon=True
+            target=_train_judges_in_child, args=(args, run.judges), name="judges", daemon=True
         )
         child.start()
 
@@ -520,6 +520,14 @@ def start_judges(args, run, judge_data):
         return Judges.load(run.judges, target_shapes)
 
     return ready
+
+
+def _train_judges_in_child(args, directory):
+    """`train_judges_into` at a lower scheduling priority (where the system has one), so that the
+    run's own tracing and compilation come first on a busy CPU."""
+    if hasattr(os, "nice"):
+        os.nice(10)
+    train_judges_into(args, directory)
 
 
 def train_judges_into(args, directory, judge_data=None):
