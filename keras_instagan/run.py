@@ -204,6 +204,15 @@ class RunDirectory:
             paths.append(path)
         return paths
 
+    def save_judges(self, judges):
+        """Write the scores' domain classifiers (`evaluation.Judges.save`) to `judges/`, whole or not
+        at all: into `judges.tmp/`, then moved onto it."""
+        temporary = self.judges + ".tmp"
+        shutil.rmtree(temporary, ignore_errors=True)
+        judges.save(temporary)
+        shutil.rmtree(self.judges, ignore_errors=True)
+        os.replace(temporary, self.judges)
+
     def epoch_directory(self, epoch):
         """The run directory of the networks kept after `epoch` (1-based; `save_epoch`)."""
         return RunDirectory(os.path.join(self.epochs, f"{epoch:03d}"))

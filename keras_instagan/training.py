@@ -502,7 +502,7 @@ def start_judges(args, run, judge_data):
     child = None
     if not args.coco_annotations:
         child = multiprocessing.get_context("spawn").Process(
-            target=_train_judges_in_child, args=(args, run.judges), name="judges", daemon=True
+            target=_train_judges_in_child, args=(args, run), name="judges", daemon=True
         )
         child.start()
 
@@ -516,40 +516,32 @@ def start_judges(args, run, judge_data):
                     "training them here",
                     flush=True,
                 )
-            train_judges_into(args, run.judges, judge_data)
+            train_judges_into(args, run, judge_data)
         return Judges.load(run.judges, target_shapes)
 
     return ready
 
 
-def _train_judges_in_child(args, directory):
+def _train_judges_in_child(args, run):
     """`train_judges_into` at a lower scheduling priority (where the system has one), so that the
     run's own tracing and compilation come first on a busy CPU."""
     if hasattr(os, "nice"):
         os.nice(10)
-    train_judges_into(args, directory)
+    train_judges_into(args, run)
 
 
-def train_judges_into(args, directory, judge_data=None):
+def train_judges_into(args, run, judge_data=None):
     """Train the domain classifiers of `--eval_every` on `judge_data()` (by default `load_data`'s,
-    drawn again from `args`) and save them in `directory`, whole or not at all (written beside it,
-    then renamed)."""
-    import shutil
-
+    drawn again from `args`) and save them in the run's `judges/` (`RunDirectory.save_judges`)."""
     from keras_instagan.evaluation import train_judges
 
     start = time.perf_counter()
     if judge_data is None:
         judge_data = load_data(args)[2]
-    judges = train_judges(dict(zip("AB", judge_data())))
-    partial = directory + ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    judges.save(partial)
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(partial, directory)
+    run.save_judges(train_judges(dict(zip("AB", judge_data()))))
     print(
         f"training: domain classifiers for the scores trained in {time.perf_counter() - start:.0f} s "
-        f"({directory})",
+        f"({run.judges})",
         flush=True,
     )
 

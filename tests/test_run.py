@@ -95,3 +95,31 @@ def test_from_run_refuses_a_run_with_nothing_to_load(tmp_path):
     run.write_config({"ngf": 4, "ndf": 4, "n_blocks": 1})
     with pytest.raises(FileNotFoundError, match=r"holds neither G_A.keras … D_B.keras nor state/: nothing"):
         InstaGAN.from_run(run.path)
+
+
+def test_save_judges_replaces_them_whole_or_not_at_all(tmp_path):
+    """`save_judges` writes beside `judges/` and moves the result onto it: a second save replaces the
+    first, and a save that fails halfway leaves the judges before it."""
+
+    class Judges:
+        def __init__(self, text, fail=False):
+            self.text, self.fail = text, fail
+
+        def save(self, directory):
+            os.makedirs(directory)
+            with open(os.path.join(directory, "plain"), "w") as f:
+                f.write(self.text)
+            if self.fail:
+                raise OSError("disk full")
+
+    run = RunDirectory(tmp_path / "run")
+    run.save_judges(Judges("first"))
+    run.save_judges(Judges("second"))
+    with pytest.raises(OSError, match="disk full"):
+        run.save_judges(Judges("third", fail=True))
+    with open(os.path.join(run.judges, "plain")) as f:
+        assert f.read() == "second"
+    run.save_judges(Judges("fourth"))
+    assert sorted(os.listdir(run.path)) == ["judges"]
+    with open(os.path.join(run.judges, "plain")) as f:
+        assert f.read() == "fourth"
