@@ -149,14 +149,10 @@ class QualityLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        last = epoch + 1 == self.params.get("epochs")
-        if self.judges is None and ((epoch + 1) % self.every == 0 or last):
+        due = (epoch + 1) % self.every == 0 or epoch + 1 == self.params.get("epochs")
+        if due and self.judges is None:
             self.judges = self._pending()
-        rows = (
-            evaluation.evaluate_model(self.model, self.data, self.judges)
-            if (epoch + 1) % self.every == 0 or last
-            else {}
-        )
+        rows = evaluation.evaluate_model(self.model, self.data, self.judges) if due else {}
         for direction in evaluation.SIDES:
             row = rows.get(direction, {})
             for metric in evaluation.METRICS:
