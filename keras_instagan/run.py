@@ -69,18 +69,21 @@ class RunDirectory:
         path: the run directory; nothing is created until something is written.
     """
 
-    # What train.py writes: a directory holding any of these holds a run.
+    # What train.py writes: a directory holding any of these holds a run. The `.tmp` ones are the
+    # temporaries of a save that was killed halfway (`save_judges`, `save_networks`).
     ENTRIES = (
         "config.json",
         "log.csv",
         "state",
         "samples",
         "judges",
+        "judges.tmp",
         "tensorboard",
         "backup",
         "exported",
         "epochs",
         *(f"{name}.keras" for name in NETWORKS),
+        *(f"{name}.tmp.keras" for name in NETWORKS),
     )
 
     def __init__(self, path):

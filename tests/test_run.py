@@ -19,10 +19,11 @@ def test_entries_and_delete_touch_only_what_a_run_wrote(tmp_path):
     assert not os.path.exists(run.path)
     (tmp_path / "run" / "state").mkdir(parents=True)
     (tmp_path / "run" / "epochs" / "001").mkdir(parents=True)  # train.py --save_epoch_freq
-    for name in ("config.json", "log.csv", "G_A.keras", "notes.txt"):
+    (tmp_path / "run" / "judges.tmp").mkdir()  # a save of the judges killed halfway
+    for name in ("config.json", "log.csv", "G_A.keras", "D_B.tmp.keras", "notes.txt"):
         (tmp_path / "run" / name).write_text("x")
     found = run.existing_entries()
-    assert found == ["config.json", "log.csv", "state", "epochs", "G_A.keras"]
+    assert found == ["config.json", "log.csv", "state", "judges.tmp", "epochs", "G_A.keras", "D_B.tmp.keras"]
     run.delete(found)
     assert os.listdir(run.path) == ["notes.txt"]
     with pytest.raises(ValueError, match="'notes.txt' is not an entry of a run directory"):
