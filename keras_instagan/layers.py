@@ -254,9 +254,20 @@ class ResnetBlock(layers.Layer):
             layer.build(shape)
         self.built = True
 
-    def call(self, x):
-        y = ops.relu(self.norm1(self.conv1(self.pad(x))))
-        y = self.norm2(self.conv2(self.pad(y)))
+    def block_weights(self):
+        """`(conv1 kernel, conv1 bias, conv2 kernel, conv2 bias)`: what `apply_weights` takes."""
+        return self.conv1.kernel, self.conv1.bias, self.conv2.kernel, self.conv2.bias
+
+    def call(self, x, training=False):
+        return self.apply_weights(x, self.block_weights(), training)
+
+    def apply_weights(self, x, weights, training=False):
+        """The block's function with the weights `weights` (`block_weights()`'s form) in place of
+        its own: `(B, h, w, filters)` → the same shape. `GeneratorEncoder` runs its blocks through
+        it with their weights stacked, as one loop."""
+        kernel1, bias1, kernel2, bias2 = weights
+        y = ops.relu(self.norm1(kernels.conv(self.pad(x), kernel1, 1, training) + bias1))
+        y = self.norm2(kernels.conv(self.pad(y), kernel2, 1, training) + bias2)
         return x + y
 
     def compute_output_shape(self, input_shape):

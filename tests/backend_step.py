@@ -18,7 +18,7 @@ import numpy as np
 from keras_instagan import InstaGAN
 
 SIZE, SLOTS = 32, 4
-OPTIONS = {"ngf": 4, "ndf": 4, "n_blocks": 1, "ins_max": SLOTS, "ins_per": 2, "pool_size": 4, "seed": 0}
+OPTIONS = {"ngf": 4, "ndf": 4, "n_blocks": 3, "ins_max": SLOTS, "ins_per": 2, "pool_size": 4, "seed": 0}
 
 
 def use_float64():

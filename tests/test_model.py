@@ -248,7 +248,8 @@ def test_xla_step_equals_eager_step(rng, monkeypatch, xla_forms):
     """`compile(jit_compile=True)`: generator and discriminator updates under XLA, the rest traced; one
     step (whose second chunk of sample 2 is empty) must update every weight as the eager step does,
     with the XLA programs' convolution forms (`kernels.xla_kernels()`) and, with `xla_forms=False`,
-    with XLA's own convolutions (no form traced).
+    with XLA's own convolutions (no form traced). Three residual blocks per encoder, which the XLA
+    updates run as one loop (`networks.looped_blocks`).
 
     In float64: in float32 one ReLU input within ~1e-6 of zero (1 in ~25k) can fall on the other side
     under XLA's different rounding, which moves a whole channel's gradient by a few percent. SGD, not
@@ -256,15 +257,18 @@ def test_xla_step_equals_eager_step(rng, monkeypatch, xla_forms):
     import tensorflow as tf
 
     from keras_instagan import kernels
+    from keras_instagan.trainers import tensorflow as trainer
 
     traced_forms = []
     for name in ("window_grad_conv", "window_grad_conv_transpose", "winograd_conv"):
         form = getattr(kernels, name)
         monkeypatch.setattr(kernels, name, lambda *args, form=form: traced_forms.append(form) or form(*args))
+    loops, loop = [], trainer._while_loop_blocks
+    monkeypatch.setattr(trainer, "_while_loop_blocks", lambda *args: loops.append(args) or loop(*args))
     data = tf.nest.map_structure(lambda t: tf.cast(t, "float64"), batch(rng, empty_a=[(1, 2), (1, 3)]))
     keras.config.set_dtype_policy("float64")
     try:
-        eager, xla = tiny(), tiny()
+        eager, xla = tiny(n_blocks=3), tiny(n_blocks=3)
         initial = [numpy(v).copy() for v in xla.G_A.weights]
         for model, jit in ((eager, False), (xla, True)):
             model.compile(
@@ -279,6 +283,7 @@ def test_xla_step_equals_eager_step(rng, monkeypatch, xla_forms):
     finally:
         keras.config.set_dtype_policy("float32")
     assert bool(traced_forms) == xla_forms
+    assert loops and all(stacked[0].shape[0] == 3 for _, _, stacked in loops)
     assert int(xla.g_optimizer.iterations) == int(eager.g_optimizer.iterations) == 2
     assert max(max_diff(v, old) for v, old in zip(xla.G_A.weights, initial)) > 1e-3
     for name in ("G_A", "G_B", "D_A", "D_B"):

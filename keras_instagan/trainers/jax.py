@@ -9,7 +9,8 @@ spectral-norm power iteration, image-pool write and metric update becomes a new 
 and the iteration returns them all. With `run_eagerly=False` (the default) that function is one
 `jax.jit` program per iteration: every sequential step, both generator updates and the
 discriminator updates, compiled together by XLA. The sequential steps are one `jax.lax.fori_loop`
-(`run_steps`), so XLA compiles one step's updates once, not once per step. On a CPU it is traced
+(`run_steps`), so XLA compiles one step's updates once, not once per step, and the generators'
+residual blocks one loop (`networks.looped_blocks`), so it compiles one block. On a CPU it is traced
 inside `kernels.xla_kernels()`: the forms of the strided, transposed and 3×3 convolutions whose
 gradients XLA's CPU backend computes fastest, as on TensorFlow with `jit_compile=True` (unless
 `compile(xla_forms=False)`); on a GPU XLA's own convolutions stay.
@@ -31,6 +32,7 @@ import keras
 from keras import ops
 
 from keras_instagan.kernels import xla_kernels
+from keras_instagan.networks import looped_blocks
 from keras_instagan.trainers.common import UntracedCalls
 
 
@@ -97,7 +99,7 @@ class JaxTrainer(UntracedCalls):
             def traced(state, own_values, data):
                 self._jitted = True
                 try:
-                    with forms():
+                    with forms(), looped_blocks():
                         return self._stateless_iteration(state, own_values, data)
                 finally:
                     self._jitted = False

@@ -7,16 +7,20 @@ another backend brings a class with the same methods.
   inlined into the update that calls them.
 - With `compile(jit_compile=True)` each update (the generator update of a sequential step, each
   discriminator update, each optimizer update) is one XLA program, traced inside
-  `kernels.xla_kernels()` (unless `compile(xla_forms=False)`).
+  `networks.looped_blocks()` (the residual blocks one loop) and `kernels.xla_kernels()` (unless
+  `compile(xla_forms=False)`).
 - Under a `tf.distribute` strategy (any number of replicas) nothing is wrapped in `tf.function`: a
   nested `tf.function` may not hold a cross-replica synchronisation point, and the spectral-norm
   update of a mirrored variable is one. Conditional updates then always run (see `run_if`).
 """
 
+import contextlib
+
 import tensorflow as tf
 from keras import ops
 
 from keras_instagan.kernels import xla_kernels
+from keras_instagan.networks import looped_blocks
 from keras_instagan.trainers.common import Trainer
 
 
@@ -29,14 +33,31 @@ def _multi_worker():
     )
 
 
-def _inside_xla_kernels(function):
-    """`function`, traced inside `kernels.xla_kernels()` (the forms XLA runs fastest)."""
+def _inside(contexts, function):
+    """`function`, traced inside each of `contexts` (functions returning context managers)."""
 
     def body(*args):
-        with xla_kernels():
+        with contextlib.ExitStack() as stack:
+            for context in contexts:
+                stack.enter_context(context())
             return function(*args)
 
     return body
+
+
+def _while_loop_blocks(block, x, stacked):
+    """`networks.scan_blocks` as a `tf.while_loop` with its trip count given: XLA compiles the
+    gradient of a TensorFlow loop only with a bound on its iterations, which `ops.scan` omits."""
+    count = int(stacked[0].shape[0])
+
+    def body(i, x):
+        return i + 1, block(x, [weights[i] for weights in stacked])
+
+    return tf.while_loop(lambda i, x: i < count, body, (0, x), maximum_iterations=count)[1]
+
+
+def _looped_blocks():
+    return looped_blocks(_while_loop_blocks)
 
 
 class TensorFlowTrainer(Trainer):
@@ -89,8 +110,9 @@ class TensorFlowTrainer(Trainer):
         if self.run_eagerly or tf.distribute.has_strategy():
             return function
         if key not in self._traced_calls:
-            forms = options.get("jit_compile") and self.xla_forms
-            body = _inside_xla_kernels(function) if forms else function
+            contexts = [_looped_blocks] if options.get("jit_compile") else []
+            contexts += [xla_kernels] if options.get("jit_compile") and self.xla_forms else []
+            body = _inside(contexts, function)
             self._traced_calls[key] = tf.function(body, **options)
         return self._traced_calls[key]
 
