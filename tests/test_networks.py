@@ -163,6 +163,15 @@ def test_looped_blocks_equal_the_blocks_one_after_another(rng):
     assert np.max(np.abs(plain_grad)) > 0
 
 
+def test_generator_encoder_config_round_trip(rng):
+    encoder = SetGenerator(ngf=4, n_blocks=3).encoder_img
+    copy = GeneratorEncoder.from_config(encoder.get_config())
+    assert [type(layer) for layer in copy.layers] == [type(layer) for layer in encoder.layers]
+    copy.set_weights(encoder.get_weights())
+    image = random_image(rng, 1, 32, 32)
+    assert max_diff(copy(image), encoder(image)) == 0
+
+
 def test_keras_file_round_trip(generator, discriminator, rng, tmp_path):
     image = random_image(rng, 2, 32, 32)
     masks = random_masks(rng, 2, 32, 32, 2, empty={(1, 1)})
