@@ -197,7 +197,7 @@ def test_iteration_equals_tensorflow_iteration_in_float64(tmp_path, backend, mod
     monkeypatch.setenv("JAX_ENABLE_X64", "1")
     use_float64()
     try:
-        reference = tiny(run_eagerly=True, pool_size=0)
+        reference = tiny(run_eagerly=True, float64=True)
         reference.save_weights(tmp_path / "initial.weights.h5")
         initial = {name: [np.array(v) for v in getattr(reference, name).weights] for name in NETWORKS}
         data = tuple(
@@ -206,7 +206,7 @@ def test_iteration_equals_tensorflow_iteration_in_float64(tmp_path, backend, mod
         reference.train_on_batch(x=data)
         steps = run_backend(backend, os.path.join(HERE, "backend_step.py"), str(tmp_path), mode)
         assert steps.strip().splitlines()[-1] == "2"
-        other = tiny(run_eagerly=True, pool_size=0)
+        other = tiny(run_eagerly=True, float64=True)
         other.load_weights(tmp_path / f"{mode}.weights.h5")
         for name in NETWORKS:
             for before, expected, actual in zip(
