@@ -54,11 +54,29 @@ def _variant(network):
     return " seeing the masks' union" if getattr(network, "see_union", False) else ""
 
 
+def _temporary(path, suffix=""):
+    """Where `_replace_atomically` writes `path` before moving it there. `suffix` ends the name
+    (Keras checks `.keras` and `.weights.h5`)."""
+    return path + ".tmp" + suffix
+
+
+def _remove(path):
+    """Delete the file or folder `path`, if there is one."""
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.exists(path):
+        os.remove(path)
+
+
 def _replace_atomically(path, write, suffix=""):
-    """`write(temporary_path)`, then move it onto `path`: a kill leaves the old file or the new one.
-    `suffix` ends the temporary name (Keras checks `.keras` and `.weights.h5`)."""
-    temporary = path + ".tmp" + suffix
+    """`write(temporary_path)`, then move it onto `path`: a kill leaves the old file or the new one
+    (a folder is removed just before the new one moves in; a kill between the two leaves the new one
+    whole at its temporary path). What a killed save left at the temporary path is removed first."""
+    temporary = _temporary(path, suffix)
+    _remove(temporary)
     write(temporary)
+    if os.path.isdir(path):
+        shutil.rmtree(path)
     os.replace(temporary, path)
 
 
@@ -69,21 +87,22 @@ class RunDirectory:
         path: the run directory; nothing is created until something is written.
     """
 
-    # What train.py writes: a directory holding any of these holds a run. The `.tmp` ones are the
-    # temporaries of a save that was killed halfway (`save_judges`, `save_networks`).
+    # What train.py writes: a directory holding any of these holds a run. The last ones are what a
+    # save killed halfway leaves (`_replace_atomically`; those of state/ lie inside it).
     ENTRIES = (
         "config.json",
         "log.csv",
         "state",
         "samples",
         "judges",
-        "judges.tmp",
         "tensorboard",
         "backup",
         "exported",
         "epochs",
         *(f"{name}.keras" for name in NETWORKS),
-        *(f"{name}.tmp.keras" for name in NETWORKS),
+        _temporary("config.json"),
+        _temporary("judges"),
+        *(_temporary(f"{name}.keras", ".keras") for name in NETWORKS),
     )
 
     def __init__(self, path):
@@ -118,8 +137,7 @@ class RunDirectory:
         for name in entries:
             if name not in self.ENTRIES:
                 raise ValueError(f"{name!r} is not an entry of a run directory")
-            path = os.path.join(self.path, name)
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+            _remove(os.path.join(self.path, name))
 
     def read_config(self):
         """`config.json` as a dict; a clear error when the folder is not a run directory."""
@@ -210,11 +228,7 @@ class RunDirectory:
     def save_judges(self, judges):
         """Write the scores' domain classifiers (`evaluation.Judges.save`) to `judges/`, whole or not
         at all: into `judges.tmp/`, then moved onto it."""
-        temporary = self.judges + ".tmp"
-        shutil.rmtree(temporary, ignore_errors=True)
-        judges.save(temporary)
-        shutil.rmtree(self.judges, ignore_errors=True)
-        os.replace(temporary, self.judges)
+        _replace_atomically(self.judges, judges.save)
 
     def epoch_directory(self, epoch):
         """The run directory of the networks kept after `epoch` (1-based; `save_epoch`)."""

@@ -19,11 +19,25 @@ def test_entries_and_delete_touch_only_what_a_run_wrote(tmp_path):
     assert not os.path.exists(run.path)
     (tmp_path / "run" / "state").mkdir(parents=True)
     (tmp_path / "run" / "epochs" / "001").mkdir(parents=True)  # train.py --save_epoch_freq
-    (tmp_path / "run" / "judges.tmp").mkdir()  # a save of the judges killed halfway
-    for name in ("config.json", "log.csv", "G_A.keras", "D_B.tmp.keras", "notes.txt"):
+    for name in ("config.json", "log.csv", "G_A.keras", "notes.txt"):
         (tmp_path / "run" / name).write_text("x")
+
+    class KilledSave:  # a network or judges whose save dies halfway, leaving its temporary
+        name = "D_B"
+
+        def save(self, path):
+            os.makedirs(path)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.save_networks([KilledSave()])
+    with pytest.raises(KeyboardInterrupt):
+        run.save_judges(KilledSave())
     found = run.existing_entries()
-    assert found == ["config.json", "log.csv", "state", "judges.tmp", "epochs", "G_A.keras", "D_B.tmp.keras"]
+    assert found == ["config.json", "log.csv", "state", "epochs", "G_A.keras"] + [
+        "judges.tmp",
+        "D_B.keras.tmp.keras",
+    ]
     run.delete(found)
     assert os.listdir(run.path) == ["notes.txt"]
     with pytest.raises(ValueError, match="'notes.txt' is not an entry of a run directory"):
