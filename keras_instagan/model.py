@@ -291,17 +291,31 @@ class InstaGAN(backend_trainer(), keras.Model):
         earlier steps in each direction (−1 in the slots of later chunks; `slots`: `ins_max`, or 1 for
         CycleGAN+Seg, whose data `train_step` has merged). The discriminators see the image with this
         buffer, the current chunk filled in.
+
+        A step whose chunk is empty in every sample of both domains would change nothing (its
+        empty masks stay −1, no image moves, every update and metric is skipped): it is not computed
+        (`run_if`), as the official code computes no direction without an instance.
         """
-        (image_a, masks_a), (image_b, masks_b) = data
+        masks_a, masks_b = data[0][1], data[1][1]
         n = self.ins_per
         chunk_shape = tuple(ops.shape(masks_a)[:3]) + (n,)
-        chunk_a = ops.slice(masks_a, (0, 0, 0, i * n), chunk_shape)
-        chunk_b = ops.slice(masks_b, (0, 0, 0, i * n), chunk_shape)
+        chunks = tuple(ops.slice(masks, (0, 0, 0, i * n), chunk_shape) for masks in (masks_a, masks_b))
+        active = tuple(ops.max(nonempty_slots(chunk), axis=1) for chunk in chunks)
+        counts = tuple(self.sum_over_replicas(ops.sum(a)) for a in active)
+
+        def step():
+            return self._translate_and_update(i, data, state, chunks, active, counts)
+
+        return self.run_if(counts[0] + counts[1] > 0, step, state)
+
+    def _translate_and_update(self, i, data, state, chunks, active, counts):
+        """The body of `sequential_step` once chunk i holds an instance somewhere: translate it,
+        update G, then D; `chunks`, `active` and `counts` are each domain's `(B, H, W, ins_per)` chunk,
+        `(B,)` active samples and their number over the global batch."""
+        (image_a, masks_a), (image_b, masks_b) = data
+        n = self.ins_per
+        (chunk_a, chunk_b), (active_a, active_b), (count_a, count_b) = chunks, active, counts
         in_chunk = ops.arange(self.slots) // n == i  # the slots of chunk i
-        active_a = ops.max(nonempty_slots(chunk_a), axis=1)
-        active_b = ops.max(nonempty_slots(chunk_b), axis=1)
-        count_a = self.sum_over_replicas(ops.sum(active_a))
-        count_b = self.sum_over_replicas(ops.sum(active_b))
         if self.context_reference == "original":  # the photo, outside every mask translated so far
             done = ops.arange(self.slots) // n <= i
             reference = (image_a, image_b, ops.where(done, masks_a, -1.0), ops.where(done, masks_b, -1.0))
@@ -323,7 +337,7 @@ class InstaGAN(backend_trainer(), keras.Model):
             *reference,
         )
         g_vars = self.G_A.trainable_variables + self.G_B.trainable_variables
-        self.run_if(count_a + count_b > 0, lambda: self.apply_gradients(self.g_optimizer, grads, g_vars))
+        self.apply_gradients(self.g_optimizer, grads, g_vars)
 
         fake_b_all = ops.concatenate([fake_b[0], fake_masks_b], axis=-1)
         fake_a_all = ops.concatenate([fake_a[0], fake_masks_a], axis=-1)
@@ -343,6 +357,7 @@ class InstaGAN(backend_trainer(), keras.Model):
                 count_a,
                 mismatch_b,
             ),
+            ops.zeros((), "float32"),
         )
         d_b = self.run_if(
             count_b > 0,
@@ -355,6 +370,7 @@ class InstaGAN(backend_trainer(), keras.Model):
                 count_b,
                 mismatch_a,
             ),
+            ops.zeros((), "float32"),
         )
 
         values = {**terms, "D_A": d_a, "D_B": d_b}
@@ -464,7 +480,7 @@ class InstaGAN(backend_trainer(), keras.Model):
         other domain's real image under its masks translated so far (the later chunks' masks as they
         were): what a generator that turns the masks and leaves the picture would produce. It counts
         as fake too, adding 0.5·λ·D(mismatch)², so that the discriminator checks that the picture
-        agrees with the masks (docs/quality.md)."""
+        agrees with the masks (docs/quality.md). Returns the loss, a float32 scalar."""
         weight = self.lambdas["mismatch"]
 
         def gradients(real, fake, active, count, *mismatch):
@@ -490,7 +506,7 @@ class InstaGAN(backend_trainer(), keras.Model):
         compiled = self.compiled_update(("discriminator_update", discriminator.name), gradients)
         value, grads = compiled(list(real), fake, active, count, *([] if mismatch is None else [mismatch]))
         self.apply_gradients(optimizer, grads, discriminator.trainable_variables)
-        return value
+        return ops.cast(value, "float32")
 
     # ---------------------------------------------------------------------------------------------
     # Inference

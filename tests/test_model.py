@@ -79,7 +79,7 @@ def test_no_gradient_crosses_sequential_steps(rng):
 
 
 @pytest.mark.backends("tensorflow", "torch")  # an eager step (JAX steps inside `fit` only)
-def test_all_empty_chunk_changes_nothing(rng):
+def test_all_empty_chunk_changes_nothing(rng, monkeypatch):
     model = tiny()
     empty = {(b, k) for b in range(2) for k in (2, 3)}  # chunk 1 empty in every sample, both domains
     data = batch(rng, empty_a=empty, empty_b=empty)
@@ -87,10 +87,19 @@ def test_all_empty_chunk_changes_nothing(rng):
     assert int(model.g_optimizer.iterations) == 1  # chunk 0 updated once, chunk 1 skipped
     assert int(model.d_optimizer_A.iterations) == 1 and int(model.d_optimizer_B.iterations) == 1
 
+    computed, translate_and_update = [], model._translate_and_update
+
+    def spy(i, *args):
+        computed.append(i)
+        return translate_and_update(i, *args)
+
+    monkeypatch.setattr(model, "_translate_and_update", spy)
     state = model.sequential_step(0, data, initial_state(data))
     before = snapshot(model)
-    model.sequential_step(1, data, state)
+    after = model.sequential_step(1, data, state)
     assert changed(before, model) == []
+    assert all(np.array_equal(numpy(after[key]), numpy(state[key])) for key in state)
+    assert computed == [0]  # the empty chunk's step is not computed at all
 
 
 @pytest.mark.backends("tensorflow", "torch")  # an eager step (JAX steps inside `fit` only)
@@ -125,6 +134,24 @@ def test_inactive_sample_contributes_no_loss(rng):
         model.sequential_step(1, inputs, state)
         results.append([numpy(v) for v in model.G_A.trainable_variables])
     assert max(max_diff(a, b) for a, b in zip(*results)) <= 1e-6
+
+
+@pytest.mark.backends("jax")
+def test_jitted_jax_iteration_skips_what_the_eager_step_skips(rng):
+    """On JAX the compiled iteration makes each skipped update a `jax.lax.cond` that is not taken."""
+    model = tiny()
+    model.compile()  # the whole iteration one jitted program
+    empty = {(b, k) for b in range(2) for k in (2, 3)}  # chunk 1 empty in every sample, both domains
+    model.train_on_batch(x=batch(rng, empty_a=empty, empty_b=empty))
+    assert int(model.g_optimizer.iterations) == 1  # chunk 0 updated once, chunk 1 skipped
+    assert int(model.d_optimizer_A.iterations) == 1 and int(model.d_optimizer_B.iterations) == 1
+
+    before = snapshot(model)
+    model.train_on_batch(x=batch(rng, empty_b={(b, k) for b in range(2) for k in range(4)}))
+    moved = changed(before, model)
+    assert any(path.startswith("D_A/") for path in moved)
+    assert not any(path.startswith("D_B/") for path in moved)  # not even its spectral-norm vectors
+    assert int(model.d_optimizer_B.iterations) == 1 and int(model.d_optimizer_A.iterations) == 3
 
 
 @pytest.mark.backends("tensorflow")

@@ -18,8 +18,8 @@ gradients XLA's CPU backend computes fastest, as on TensorFlow with `jit_compile
 - `value_and_gradients` differentiates with `jax.value_and_grad` through a nested scope in which the
   differentiated variables take the traced values; the updates the loss function makes to other
   variables (spectral-norm vectors) pass back into the outer scope.
-- `run_if` computes its branch and keeps each variable's new value only where the condition holds
-  (`where`), so a skipped update leaves every variable exactly as it was.
+- `run_if` is one `jax.lax.cond`: a skipped step or update is not computed and leaves every
+  variable exactly as it was.
 - `sum_over_replicas` is the identity (`common.UntracedCalls`): the program sees the global batch,
   on one device or under `keras.distribution.DataParallel` (`--strategy mirrored`).
 """
@@ -29,7 +29,6 @@ import os
 
 import jax
 import keras
-from keras import ops
 
 from keras_instagan.kernels import xla_kernels
 from keras_instagan.networks import looped_blocks
@@ -177,15 +176,33 @@ class JaxTrainer(UntracedCalls):
         """`optimizer.apply(grads, variables)`; the new values go into the step's scope."""
         optimizer.apply(grads, variables)
 
-    def run_if(self, condition, fn):
-        """`fn()` if `condition`; returns its scalar (or 0.0). The branch is computed either way and
-        each variable it changes keeps its old value where `condition` is false."""
+    def run_if(self, condition, fn, otherwise):
+        """`fn()` if `condition`, else `otherwise` (a structure of arrays that `fn`'s result
+        matches). A skipped branch is not computed and leaves every variable exactly as it was.
+        Jitted, one `jax.lax.cond` whose results are `fn`'s and the variables it changes; eagerly a
+        Python `if`."""
+        if not self._jitted:
+            return fn() if bool(condition) else otherwise
         variables = self._all_variables()
-        before = self._current_values(variables)
-        value = fn()
-        for v, old in zip(variables, before):
-            new = self._scope.get_current_value(v)
-            if new is not old:
-                self._scope.add_update((v, ops.where(condition, new, old)))
-        value = ops.cast(0.0 if value is None else value, "float32")
-        return ops.where(condition, value, 0.0)
+        outer = self._scope
+        changed = []
+
+        def branch(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as inner:
+                self._scope = inner
+                try:
+                    result = fn()
+                finally:
+                    self._scope = outer
+                new = [inner.get_current_value(v) for v in variables]
+            changed[:] = [after is not before for after, before in zip(new, values)]
+            return result, new
+
+        def skip(values):
+            return otherwise, list(values)
+
+        result, new = jax.lax.cond(condition, branch, skip, self._current_values(variables))
+        for v, after, was_changed in zip(variables, new, changed):
+            if was_changed:
+                outer.add_update((v, after))
+        return result

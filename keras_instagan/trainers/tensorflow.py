@@ -154,22 +154,19 @@ class TensorFlowTrainer(Trainer):
 
         return self.compiled_update(("apply", id(optimizer)), apply)(grads)
 
-    def run_if(self, condition, fn):
-        """`fn()` if `condition`, as one traced conditional; returns its scalar (or 0.0).
+    def run_if(self, condition, fn, otherwise):
+        """`fn()` if `condition`, else `otherwise` (a structure of tensors that `fn`'s result
+        matches), as one traced conditional.
 
         In a skipped branch no variable (weights, optimizer moments and step counters, spectral-norm
-        vectors, image pool) is touched.
+        vectors, image pool, metrics) is touched.
 
         Under a `tf.distribute` strategy (any number of replicas) `fn()` always runs: TensorFlow
         forbids a conditional around a cross-replica synchronisation point (the optimizer update,
-        the spectral-norm update of a mirrored variable). A step without any instance in the whole
-        global batch then applies zero gradients, which still moves Adam's moments and step counter.
+        the spectral-norm update of a mirrored variable). A step or update without any instance in
+        the whole global batch then applies zero gradients, which still moves Adam's moments and
+        step counter.
         """
-
-        def run():
-            value = fn()
-            return ops.cast(0.0 if value is None else value, "float32")
-
         if tf.distribute.has_strategy():
-            return run()
-        return ops.cond(condition, run, lambda: ops.convert_to_tensor(0.0, "float32"))
+            return fn()
+        return ops.cond(condition, fn, lambda: otherwise)

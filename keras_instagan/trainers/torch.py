@@ -7,7 +7,7 @@ needs little machinery here:
   with `torch.autograd.grad` for the given variables only (the discriminators called inside a
   generator update get none), then drops the graph.
 - `apply_gradients` runs the optimizer under `torch.no_grad()`, as Keras' own PyTorch `train_step`.
-- `run_if` is a Python `if`: a skipped update touches no variable, as on TensorFlow.
+- `run_if` is a Python `if`: a skipped step or update touches no variable, as on TensorFlow.
 - The loss terms of the logs are detached, so that no graph outlives its update.
 - One device only so far; the calls without machinery are `common.UntracedCalls`.
 """
@@ -55,9 +55,6 @@ class TorchTrainer(UntracedCalls):
         with torch.no_grad():
             optimizer.apply(grads, variables)
 
-    def run_if(self, condition, fn):
-        """`fn()` if `condition`; returns its scalar (or 0.0)."""
-        if not bool(condition):
-            return ops.convert_to_tensor(0.0, "float32")
-        value = fn()
-        return ops.cast(0.0 if value is None else value, "float32")
+    def run_if(self, condition, fn, otherwise):
+        """`fn()` if `condition`, else `otherwise`."""
+        return fn() if bool(condition) else otherwise
