@@ -72,16 +72,16 @@ def layer_bench_args(description, **extra):
     return args
 
 
-def reference_data(ins_max, size=64, batch=1):
+def reference_data(ins_max, size=64, batch=1, instances=None):
     """The two domains' `(image, masks)`, NHWC numpy: uniform noise images and ins_max nested squares,
     every slot an instance, largest first (`bench/official_step.py` times the same data); `batch`
-    copies of that sample."""
+    copies of that sample. With `instances` k, only the first k slots hold one (the rest stay −1)."""
     rng = np.random.default_rng(0)
 
     def domain():
         image = rng.uniform(-1, 1, (1, size, size, 3)).astype("float32")
         masks = -np.ones((1, size, size, ins_max), "float32")
-        for k in range(ins_max):
+        for k in range(ins_max if instances is None else min(instances, ins_max)):
             side = 40 - 3 * k
             masks[0, k : k + side, k : k + side, k] = 1.0
         return np.repeat(image, batch, axis=0), np.repeat(masks, batch, axis=0)

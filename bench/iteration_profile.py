@@ -1,17 +1,24 @@
-"""Where the time of JAX's jitted training iteration goes, operation by operation.
+"""Where the time of a compiled training iteration goes, XLA operation by XLA operation.
 
-    taskset -c 0 python bench/iteration_profile.py            # the reference configuration
+    taskset -c 0 python bench/iteration_profile.py                          # JAX, the reference configuration
+    taskset -c 1 python bench/iteration_profile.py --backend tensorflow     # TensorFlow's XLA updates
     taskset -c 0 python bench/iteration_profile.py --top 30
 
-On the JAX backend the whole iteration is one XLA program (`keras_instagan/trainers/jax.py`). This
-traces `--steps` iterations of the reference configuration (64×64, ngf = ndf = 32, 9 blocks,
-ins_max 4, ins_per 2, the data of `bench/train_step.py`) with `jax.profiler`, after `--warmup`
-untraced ones, and reads the events of XLA's CPU threads from the trace: the seconds of each kind of
-operation (an instruction's name less its number: `conv_general_dilated`, `dot`, `ynn_fusion`, …)
-per iteration, and for the convolutions the same split by shape and by the layer they come from
-(XLA's optimised program, dumped with `--xla_dump_to`, names each instruction's layer). One core
-(`taskset`) keeps one XLA thread, so that the operations' seconds add up to the iteration's. The last
-line printed is a JSON object.
+Both backends run the iteration as XLA programs on a CPU: on JAX one jitted program
+(`keras_instagan/trainers/jax.py`, timed with `train_on_batch`), on TensorFlow one XLA program per
+update inside the traced step (`compile(jit_compile=True)`, timed as `bench/train_step.py` does, with
+one thread per op). This traces `--steps` iterations of the reference configuration (64×64, ngf =
+ndf = 32, 9 blocks, ins_max 4, ins_per 2, the data of `bench/train_step.py`) with the backend's
+profiler, after `--warmup` untraced ones, and reads the events of XLA's operations from the trace,
+each named by its program and instruction. XLA's optimised programs (dumped with `--xla_dump_to`)
+tell each instruction's operation, shape and layer, so the seconds per iteration add up by operation
+(`dot`, `convolution`, `copy`, …; a fusion that XLA hands to YNNPACK counts as `ynn_fusion`), by
+instruction name less its number (`transpose_copy_fusion`, …), and for the convolutions and the
+matrix products by shape and layer. Loops and conditionals (`while`, `conditional`) hold other
+operations and are left out of the sums. One core (`taskset`) keeps one XLA thread, so that the
+operations' seconds add up to what the iteration spends in XLA; the rest of the iteration is the
+runtime between them and the host. TensorFlow's trace is read with the profiler's own protocol
+buffers (`tensorflow.tsl`). The last line printed is a JSON object.
 """
 
 import argparse
@@ -26,42 +33,141 @@ import sys
 import tempfile
 import time
 
+CONTAINERS = ("while", "conditional", "call")
+INSTRUCTION = re.compile(r"\s*(?:ROOT )?%(\S+) = (.+?) ([a-z][\w-]*)\((.*)")
 
-def events(trace_dir):
-    """`(name, microseconds)` of every operation XLA ran on its CPU threads in the trace."""
+
+def instructions(path):
+    """Each instruction of an optimised program's text → `(operation, shape, layer)`."""
+    found = {}
+    with open(path) as f:
+        for line in f:
+            match = INSTRUCTION.match(line)
+            if not match:
+                continue
+            name, shape, operation, rest = match.groups()
+            if operation == "fusion" and '"__ynn_fusion"' in rest:
+                operation = "ynn_fusion"
+            op_name = re.search(r'op_name="([^"]*)"', rest)
+            layer = "" if op_name is None else op_name.group(1)
+            layer = re.sub(r"jit\(\w+\)/|(while/body/closed_call/)+|cond/branch_\d_fun/", "", layer)
+            layer = re.sub(r"\b[GD]_[AB]\b", "net", re.sub(r"(_\d+)+(?=/)", "", layer))
+            found[name] = (operation, re.sub(r"\{[^}]*\}", "", shape), layer)
+    return found
+
+
+def jax_events(trace_dir):
+    """`(program, instruction, microseconds)` of every operation on XLA's CPU threads (JAX's trace)."""
     path = sorted(glob.glob(os.path.join(trace_dir, "**", "perfetto_trace.json.gz"), recursive=True))[-1]
     with gzip.open(path) as f:
         trace = json.load(f)
     trace = trace["traceEvents"] if isinstance(trace, dict) else trace
-    threads = {
-        (e["pid"], e["tid"]): e["args"]["name"]
-        for e in trace
-        if e.get("ph") == "M" and e.get("name") == "thread_name"
-    }
     return [
-        (e["name"], e["dur"])
+        (e["args"]["hlo_module"], e["args"]["hlo_op"], e["dur"])
         for e in trace
-        if e.get("ph") == "X"
-        and "XLA" in threads.get((e["pid"], e["tid"]), "")
-        and not e["name"].startswith("ThunkExecutor")
+        if e.get("ph") == "X" and "hlo_op" in e.get("args", {}) and not e["name"].startswith("end: ")
     ]
 
 
-def convolutions(dump_dir):
-    """Each convolution of the largest optimised program → `(result shape, window, layer)`."""
-    text = max(glob.glob(os.path.join(dump_dir, "*after_optimizations.txt")), key=os.path.getsize)
-    found = {}
-    pattern = r"%(\S+) = (\S+?)\{[^}]*\} convolution\(.*?window=\{([^}]*)\}.*?op_name=\"([^\"]*)\""
-    with open(text) as f:
-        program = f.read()
-    for name, shape, window, op_name in re.findall(pattern, program):
-        layer = re.sub(r"jit\(\w+\)/(while/body/closed_call/)?", "", op_name)
-        found[name] = (shape, window, re.sub(r"_\d+/", "/", re.sub(r"\b[GD]_[AB]\b", "net", layer)))
+def tensorflow_events(trace_dir):
+    """`(program id, instruction, microseconds)` of every XLA operation in TensorFlow's trace."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    space = xplane_pb2.XSpace()
+    with open(sorted(glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True))[-1], "rb") as f:
+        space.ParseFromString(f.read())
+    found = []
+    for plane in space.planes:
+        names = {k: m.name for k, m in plane.stat_metadata.items()}
+        for line in plane.lines:
+            for e in line.events:
+                stats = {names[s.metadata_id]: s for s in e.stats}
+                name = plane.event_metadata[e.metadata_id].name
+                if "program_id" in stats and "hlo_op" in stats and not name.startswith("end: "):
+                    program = stats["program_id"].int64_value or stats["program_id"].uint64_value
+                    found.append((program, name, e.duration_ps / 1e6))
     return found
+
+
+def programs(dump_dir, backend):
+    """The dumped optimised programs, keyed as the trace names them: JAX by module name (the largest
+    program of that name), TensorFlow by program id."""
+    found, sizes = {}, {}
+    for path in glob.glob(os.path.join(dump_dir, "*cpu_after_optimizations.txt")):
+        number, name = re.match(
+            r"module_(\d+)\.(.+)\.cpu_after_optimizations\.txt", os.path.basename(path)
+        ).groups()
+        key = name if backend == "jax" else int(number)
+        if os.path.getsize(path) > sizes.get(key, -1):
+            found[key], sizes[key] = path, os.path.getsize(path)
+    return {key: instructions(path) for key, path in found.items()}
+
+
+def iterations_jax(args, data, work):
+    import jax
+
+    from keras_instagan import InstaGAN
+
+    if jax.default_backend() != "cpu":
+        sys.exit(
+            f"bench/iteration_profile.py reads XLA's CPU operations; JAX runs on {jax.default_backend()}"
+        )
+    model = InstaGAN(
+        ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=args.ins_max, ins_per=args.ins_per
+    )
+    model.compile()
+    model.build(tuple((image.shape, masks.shape) for image, masks in data))
+    seconds = []
+
+    def iteration():
+        start = time.perf_counter()
+        model.train_on_batch(x=data)
+        seconds.append(time.perf_counter() - start)
+
+    for _ in range(args.warmup):
+        iteration()
+    seconds.clear()
+    with jax.profiler.trace(f"{work}/trace", create_perfetto_trace=True):
+        for _ in range(args.steps):
+            iteration()
+    return seconds, jax_events(f"{work}/trace")
+
+
+def iterations_tensorflow(args, data, work):
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from keras_instagan import InstaGAN
+
+    data = tf.nest.map_structure(tf.constant, data)
+    model = InstaGAN(
+        ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=args.ins_max, ins_per=args.ins_per
+    )
+    model.compile(jit_compile=True)
+    model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
+    step = tf.function(model.train_step)
+    seconds = []
+
+    def iteration():
+        start = time.perf_counter()
+        logs = step(data)
+        [value.numpy() for value in tf.nest.flatten(logs)]
+        seconds.append(time.perf_counter() - start)
+
+    for _ in range(args.warmup):
+        iteration()
+    seconds.clear()
+    tf.profiler.experimental.start(f"{work}/trace")
+    for _ in range(args.steps):
+        iteration()
+    tf.profiler.experimental.stop()
+    return seconds, tensorflow_events(f"{work}/trace")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", choices=("jax", "tensorflow"), default="jax")
     p.add_argument("--size", type=int, default=64, help="image height and width")
     p.add_argument("--ngf", type=int, default=32, help="generator and discriminator width")
     p.add_argument("--n_blocks", type=int, default=9, help="residual blocks")
@@ -72,53 +178,50 @@ def main():
     p.add_argument("--top", type=int, default=15, help="rows of each table")
     args = p.parse_args()
     work = tempfile.mkdtemp(prefix="iteration_profile_")
-    os.environ["KERAS_BACKEND"] = "jax"
+    os.environ["KERAS_BACKEND"] = args.backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     dump = f"--xla_dump_to={work}/hlo --xla_dump_hlo_as_text"
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {dump}"
-    import jax
     from common import reference_data
 
-    from keras_instagan import InstaGAN
-
-    if jax.default_backend() != "cpu":
-        sys.exit(f"bench/iteration_profile.py reads XLA's CPU threads; JAX runs on {jax.default_backend()}")
     data = reference_data(args.ins_max, args.size)
-    model = InstaGAN(
-        ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=args.ins_max, ins_per=args.ins_per
-    )
-    model.compile()
-    model.build(tuple((image.shape, masks.shape) for image, masks in data))
-    for _ in range(args.warmup):
-        model.train_on_batch(x=data)
-    seconds = []
-    with jax.profiler.trace(f"{work}/trace", create_perfetto_trace=True):
-        for _ in range(args.steps):
-            start = time.perf_counter()
-            model.train_on_batch(x=data)
-            seconds.append(time.perf_counter() - start)
+    run = iterations_jax if args.backend == "jax" else iterations_tensorflow
+    seconds, events = run(args, data, work)
+    known = programs(f"{work}/hlo", args.backend)
+    shutil.rmtree(work)  # the trace and XLA's dumped programs: over 100 MB
 
-    ops, convs, count = collections.Counter(), collections.Counter(), collections.Counter()
-    known = convolutions(f"{work}/hlo")
-    for name, micros in events(f"{work}/trace"):
-        kind = re.sub(r"[.\d]+$", "", name)
-        ops[kind] += micros / 1e3 / args.steps
-        count[kind] += 1 / args.steps
-        if name in known:
-            convs[" ".join(known[name])] += micros / 1e3 / args.steps
-    shutil.rmtree(work)  # the trace and XLA's dumped programs: tens of MB
-    total = sum(ops.values())
+    by_operation, by_kind, by_shape, count = (collections.Counter() for _ in range(4))
+    for program, name, micros in events:
+        operation, shape, layer = known.get(program, {}).get(name, ("?", "", ""))
+        if operation in CONTAINERS:
+            continue
+        ms = micros / 1e3 / args.steps
+        by_operation[operation] += ms
+        by_kind[re.sub(r"[.\d]+$", "", name)] += ms
+        count[operation] += 1 / args.steps
+        if operation in ("convolution", "dot", "ynn_fusion"):
+            by_shape[f"{operation} {shape} {layer}"] += ms
+    total = sum(by_operation.values())
     iteration = 1e3 * sorted(seconds)[len(seconds) // 2]
-    print(f"iteration {iteration:.0f} ms; XLA's operations {total:.0f} ms ({count.total():.0f} of them)")
-    for kind, ms in ops.most_common(args.top):
-        print(f"  {kind:40s} {ms:8.1f} ms  {100 * ms / total:5.1f} %  {count[kind]:6.0f}")
-    print("convolutions by shape and layer:")
-    for key, ms in convs.most_common(args.top):
+    print(
+        f"{args.backend}: iteration {iteration:.0f} ms; XLA's operations {total:.0f} ms "
+        f"({count.total():.0f} of them; outside them {iteration - total:.0f} ms)"
+    )
+    print("by operation:")
+    for operation, ms in by_operation.most_common(args.top):
+        print(f"  {operation:40s} {ms:8.1f} ms  {100 * ms / total:5.1f} %  {count[operation]:6.0f}")
+    print("by instruction name:")
+    for kind, ms in by_kind.most_common(args.top):
+        print(f"  {kind:40s} {ms:8.1f} ms  {100 * ms / total:5.1f} %")
+    print("convolutions and matrix products by shape and layer:")
+    for key, ms in by_shape.most_common(args.top):
         print(f"  {ms:8.1f} ms  {key}")
     summary = {
+        "backend": args.backend,
         "iteration_ms": round(iteration, 1),
         "operations_ms": round(total, 1),
-        "by_kind_ms": {k: round(v, 1) for k, v in ops.most_common(args.top)},
-        "convolutions_ms": round(sum(convs.values()), 1),
+        "by_operation_ms": {k: round(v, 1) for k, v in by_operation.most_common(args.top)},
+        "by_kind_ms": {k: round(v, 1) for k, v in by_kind.most_common(args.top)},
     }
     print(json.dumps(summary))
 

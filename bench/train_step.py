@@ -6,6 +6,7 @@
     python bench/train_step.py --reference_only   # 4/2 only
     python bench/train_step.py --xla_forms off    # XLA's own convolutions (InstaGAN.compile(xla_forms=False))
     python bench/train_step.py --batch 2          # 2 samples an iteration (copies of the reference sample)
+    python bench/train_step.py --instances 1      # only the largest mask an instance: step 2 is skipped
 
 Reference configuration (docs/official.md §9): batch 1, 64×64, ngf = ndf = 32, 9 blocks,
 ins_max 4, ins_per 2, four non-empty masks, 2 threads (`--inter_op 1`: TensorFlow runs one op at a
@@ -31,7 +32,10 @@ only (these backends keep no tensor-memory statistics on the CPU). JAX uses ever
 (pin the process with `taskset` to compare at one core); PyTorch gets `--threads` threads.
 With `--batch B` an iteration trains B copies of the sample; `seconds_per_sample` is the
 iteration's seconds over B, and `ratio_to_official` compares it with the official (batch-1)
-iteration. Each configuration runs in a fresh process. The last line printed is a JSON object.
+iteration. With `--instances K` only the K largest mask slots of each configuration hold an
+instance (the others stay empty), so the steps of chunks without any are skipped, as in training on
+images with fewer objects than ins_max; the official iteration is not timed then. Each
+configuration runs in a fresh process. The last line printed is a JSON object.
 """
 
 import argparse
@@ -128,7 +132,7 @@ def measure_keras_backend(ins_max, ins_per, args):
         torch.set_num_threads(args.threads)
     from keras_instagan import InstaGAN
 
-    data = reference_data(ins_max, args.size, args.batch)
+    data = reference_data(ins_max, args.size, args.batch, args.instances)
     model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
     model.compile(xla_forms=FORMS[args.xla_forms])
     model.build(tuple((image.shape, masks.shape) for image, masks in data))
@@ -155,7 +159,7 @@ def measure(ins_max, ins_per, args):
 
     from keras_instagan import InstaGAN
 
-    data = tf.nest.map_structure(tf.constant, reference_data(ins_max, args.size, args.batch))
+    data = tf.nest.map_structure(tf.constant, reference_data(ins_max, args.size, args.batch, args.instances))
     model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
     model.compile(jit_compile=not args.no_jit, xla_forms=FORMS[args.xla_forms])
     model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
@@ -176,6 +180,7 @@ def shared_options(args):
 def run_child(ins_max, ins_per, args):
     command = [sys.executable, __file__, "--child", f"{ins_max},{ins_per}", *shared_options(args)]
     command += ["--inter_op", str(args.inter_op), "--backend", args.backend, "--batch", str(args.batch)]
+    command += [] if args.instances is None else ["--instances", str(args.instances)]
     command += ["--no_jit"] if args.no_jit else []
     command += ["--xla_forms", args.xla_forms]
     env = {**os.environ, "KERAS_BACKEND": args.backend}
@@ -207,6 +212,9 @@ def main():
     p.add_argument("--ngf", type=int, default=32, help="generator and discriminator width (reference: 32)")
     p.add_argument("--n_blocks", type=int, default=9, help="residual blocks (reference: 9)")
     p.add_argument("--batch", type=int, default=1, help="samples per iteration (reference: 1)")
+    p.add_argument(
+        "--instances", type=int, help="mask slots that hold an instance, largest first (default: all)"
+    )
     p.add_argument(
         "--no_jit",
         action="store_true",
@@ -255,7 +263,8 @@ def main():
             f"peak RSS {run['peak_rss_mb']:.0f} MB",
             flush=True,
         )
-        if (ins_max, ins_per) == (4, 2) and not args.no_official:  # right after ours: same machine state
+        # the official iteration right after ours: the same machine state
+        if (ins_max, ins_per) == (4, 2) and not args.no_official and args.instances is None:
             official = run_official(args)
             if official is not None:
                 print(f"official iteration (PyTorch, bench/official_step.py): {official:.3f} s", flush=True)
@@ -277,7 +286,8 @@ def main():
     summary = {
         "backend": args.backend,
         "config": f"batch {args.batch}, {args.size}x{args.size}, ngf=ndf={args.ngf}, {args.n_blocks} blocks, "
-        f"ins_max 4, ins_per 2, 4 masks, {args.threads} threads per op, {how}",
+        f"ins_max 4, ins_per 2, {4 if args.instances is None else min(args.instances, 4)} masks, "
+        f"{args.threads} threads per op, {how}",
         "seconds_per_step": round(reference, 3),
         "seconds_per_sample": round(per_sample, 3),
         "first_step_seconds": runs["4/2"]["first_step_seconds"],

@@ -21,7 +21,11 @@ CASES = {
     "residual_blocks.py": (LAYER + ["--blocks", "1", "--rounds", "1"], "runs", ()),
     # without XLA and without the official iteration (official_step.py has its own case): four
     # child processes that each compile an XLA program take too long for a smoke run; batch 2
-    "train_step.py": (STEP + ["--no_jit", "--no_official", "--batch", "2"], "seconds_per_sample", ()),
+    "train_step.py": (
+        STEP + ["--no_jit", "--no_official", "--batch", "2", "--instances", "1"],
+        "seconds_per_sample",
+        (),
+    ),
     "official_step.py": (STEP, "seconds_per_step", ("torch",)),
     "identity_floor.py": (TINY + ["--steps", "1"], "background_error", ()),
     "inference.py": (
@@ -59,6 +63,24 @@ def test_train_step_benchmark_runs_on_pytorch():
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["backend"] == "torch" and summary["seconds_per_step"] > 0
     assert summary["tensor_peak_mb"]["4/2"] is None and summary["peak_rss_mb"]["4/2"] > 0
+
+
+@pytest.mark.slow
+def test_iteration_profile_reads_tensorflow_too():
+    """`bench/iteration_profile.py --backend tensorflow`: TensorFlow's trace, matched to its programs."""
+    pytest.importorskip("tensorflow")
+    arguments = TINY + ["--ins_max", "2", "--ins_per", "1", "--steps", "1", "--warmup", "1"]
+    result = subprocess.run(
+        [sys.executable, os.path.join(BENCH, "iteration_profile.py"), *arguments, "--backend", "tensorflow"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    operations = summary["by_operation_ms"]
+    assert summary["backend"] == "tensorflow" and "convolution" in operations and "dot" in operations
+    assert operations.get("?", 0.0) < 0.05 * summary["operations_ms"]  # instructions found in the programs
 
 
 def test_every_benchmark_has_a_case():
