@@ -48,6 +48,43 @@ print(out_image.shape, out_masks.shape)
     assert out.strip().splitlines()[-1] == "(1, 16, 16, 3) (1, 16, 16, 3)"
 
 
+FREED_MEMORY = """
+import resource, sys
+import numpy as np
+from numpy._core.multiarray import _set_madvise_hugepage
+_set_madvise_hugepage(False)  # 4 KB pages, as XLA's buffer gets, so that the faults count pages
+if sys.argv[1] == "jax_first":  # JAX's runtime started before keras_instagan: too late to set
+    import jax
+    jax.devices()
+import keras_instagan
+from keras_instagan.trainers.jax import FREED_MEMORY_KEPT
+
+def faults_of_a_fresh_buffer():  # 256 MB written, then freed, as XLA's temporary buffer is
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    buffer = np.empty(2**26, "float32")
+    buffer.fill(1.0)
+    del buffer
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+faults_of_a_fresh_buffer()
+print(FREED_MEMORY_KEPT, faults_of_a_fresh_buffer())
+"""
+
+
+@pytest.mark.parametrize("order", ["keras_instagan_first", "jax_first"])
+def test_jax_on_a_cpu_reuses_freed_memory(order):
+    """Imported with the JAX backend on a CPU before JAX's runtime starts, `keras_instagan` makes a
+    large freed buffer's pages serve the next one: the second 256 MB buffer (65,536 pages) costs no
+    new page. Once JAX's runtime has started the setting is left alone, and every buffer costs its
+    pages again."""
+    pytest.importorskip("jax")
+    kept, faults = run_backend("jax", FREED_MEMORY, order).strip().splitlines()[-1].split()
+    if order == "keras_instagan_first":
+        assert kept == "True" and int(faults) < 1000
+    else:
+        assert kept == "False" and int(faults) > 60000
+
+
 def network_outputs(networks, batch):
     """Each network's outputs on `batch` (inference mode), flattened to a list of arrays."""
     import keras

@@ -22,6 +22,10 @@ gradients XLA's CPU backend computes fastest, as on TensorFlow with `jit_compile
   variable exactly as it was.
 - `sum_over_replicas` is the identity (`common.UntracedCalls`): the program sees the global batch,
   on one device or under `keras.distribution.DataParallel` (`--strategy mirrored`).
+- Imported before JAX's runtime starts on a machine without an accelerator, it makes glibc keep
+  freed memory (`host_memory.keep_freed_memory`), so that XLA's CPU runtime reuses the pages of the
+  iteration's temporary buffer instead of mapping it afresh at every iteration
+  (`FREED_MEMORY_KEPT` says whether it did).
 """
 
 import contextlib
@@ -33,6 +37,9 @@ import keras
 from keras_instagan.kernels import xla_kernels
 from keras_instagan.networks import looped_blocks
 from keras_instagan.trainers.common import UntracedCalls
+from keras_instagan.trainers.host_memory import keep_freed_memory
+
+FREED_MEMORY_KEPT = keep_freed_memory()
 
 
 def use_compilation_cache(directory):
