@@ -29,7 +29,9 @@ Other Keras backends (`--backend jax` or `torch`, each in a child process with t
 iteration as one jitted program, `trainers/jax.py`; PyTorch runs eagerly), the first step's time is
 that of the first call (tracing and compilation included), and memory is the peak resident memory
 only (these backends keep no tensor-memory statistics on the CPU). JAX uses every core it is given
-(pin the process with `taskset` to compare at one core); PyTorch gets `--threads` threads.
+(pin the process with `taskset` to compare at one core); PyTorch gets `--threads` threads. Every
+backend also reports the process's minor page faults and kernel seconds per timed iteration
+(`getrusage`).
 With `--batch B` an iteration trains B copies of the sample; `seconds_per_sample` is the
 iteration's seconds over B, and `ratio_to_official` compares it with the official (batch-1)
 iteration. With `--instances K` only the K largest mask slots of each configuration hold an
@@ -41,6 +43,7 @@ configuration runs in a fresh process. The last line printed is a JSON object.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -67,8 +70,10 @@ def warm_up(call, count):
 
 def peak_rss_while(call, steps):
     """Median seconds of `steps` calls of `call()`, the resident memory before them and its peak
-    during them (MB, sampled every 5 ms)."""
+    during them (MB, sampled every 5 ms), and the process's minor page faults and system (kernel)
+    seconds per call."""
     before, peak, running = rss_mb(), [0.0], [True]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
 
     def sample():
         while running[0]:
@@ -84,7 +89,12 @@ def peak_rss_while(call, steps):
         times.append(time.perf_counter() - start)
     running[0] = False
     sampler.join()
-    return float(np.median(times)), before, peak[0]
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    kernel = {
+        "page_faults_per_step": round((after.ru_minflt - usage.ru_minflt) / steps),
+        "system_seconds_per_step": round((after.ru_stime - usage.ru_stime) / steps, 3),
+    }
+    return float(np.median(times)), before, peak[0], kernel
 
 
 def time_iterations(call, args, before_timing=None):
@@ -93,10 +103,11 @@ def time_iterations(call, args, before_timing=None):
     first = warm_up(call, args.warmup)
     if before_timing is not None:
         before_timing()
-    seconds, before, peak = peak_rss_while(call, args.steps)
+    seconds, before, peak, kernel = peak_rss_while(call, args.steps)
     return {
         "seconds_per_step": seconds,
         "first_step_seconds": round(first, 1),
+        **kernel,
         "peak_rss_mb": round(peak, 1),
         "rss_before_steps_mb": round(before, 1),
     }
@@ -260,7 +271,8 @@ def main():
         print(
             f"ins_max/ins_per {ins_max}/{ins_per}: {run['seconds_per_step']:.3f} s/iteration, "
             f"first step {run['first_step_seconds']:.1f} s, {tensor}"
-            f"peak RSS {run['peak_rss_mb']:.0f} MB",
+            f"peak RSS {run['peak_rss_mb']:.0f} MB, {run.get('page_faults_per_step')} page faults "
+            f"and {run.get('system_seconds_per_step')} s in the kernel an iteration",
             flush=True,
         )
         # the official iteration right after ours: the same machine state
@@ -291,6 +303,8 @@ def main():
         "seconds_per_step": round(reference, 3),
         "seconds_per_sample": round(per_sample, 3),
         "first_step_seconds": runs["4/2"]["first_step_seconds"],
+        "page_faults_per_step": runs["4/2"].get("page_faults_per_step"),
+        "system_seconds_per_step": runs["4/2"].get("system_seconds_per_step"),
         "official_pytorch_seconds": official,
         "ratio_to_official": None if official is None else round(per_sample / official, 3),
         "official_pytorch_seconds_section_9": OFFICIAL_SECONDS,

@@ -22,10 +22,10 @@ gradients XLA's CPU backend computes fastest, as on TensorFlow with `jit_compile
   variable exactly as it was.
 - `sum_over_replicas` is the identity (`common.UntracedCalls`): the program sees the global batch,
   on one device or under `keras.distribution.DataParallel` (`--strategy mirrored`).
-- Imported before JAX's runtime starts on a machine without an accelerator, it makes glibc keep
-  freed memory (`host_memory.keep_freed_memory`), so that XLA's CPU runtime reuses the pages of the
-  iteration's temporary buffer instead of mapping it afresh at every iteration
-  (`FREED_MEMORY_KEPT` says whether it did).
+- Imported before JAX's runtime starts on a machine without an accelerator, it makes JAX run CPU
+  programs on the calling thread and glibc keep freed memory (`host_memory.keep_freed_memory`), so
+  that XLA's CPU runtime reuses the pages of the iteration's temporary buffer instead of mapping it
+  afresh at every iteration (`FREED_MEMORY_KEPT` says whether it did).
 """
 
 import contextlib
