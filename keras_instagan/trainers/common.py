@@ -65,3 +65,7 @@ class UntracedCalls(Trainer):
     def compiled_update(self, key, function):
         """`function` itself."""
         return function
+
+    def run_if(self, condition, fn, otherwise):
+        """`fn()` if `condition` (a concrete value here), else `otherwise`: a Python `if`."""
+        return fn() if bool(condition) else otherwise

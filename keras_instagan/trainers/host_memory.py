@@ -4,7 +4,7 @@ XLA's CPU runtime under JAX allocates the temporary buffer of a program at every
 it at the end. For the jitted training iteration that buffer is large (945 MB at the reference
 configuration of `bench/train_step.py`), and glibc's allocator hands an allocation that large to the
 kernel as a fresh mapping and unmaps it when it is freed: every iteration then touches 230,000 new
-pages, and the kernel spends about a third of a second zeroing them (docs/benchmarks.md, "The
+pages, and the kernel spends about half a second zeroing them (docs/benchmarks.md, "The
 temporary buffer of JAX's iteration"). TensorFlow's XLA keeps its buffers in its own allocator and is
 not affected; on an accelerator the buffers live in device memory.
 

@@ -128,6 +128,18 @@ class JaxTrainer(UntracedCalls):
     def _all_variables(self):
         return [v for group in self._keras_state_variables() for v in group] + self._own_optimizer_variables()
 
+    def _in_scope(self, mapping, fn, read):
+        """`fn()` in a nested scope where each variable of `mapping` (pairs) takes its value; returns
+        `fn`'s result and the values the variables `read` have at its end."""
+        outer = self._scope
+        with keras.StatelessScope(state_mapping=mapping) as inner:
+            self._scope = inner
+            try:
+                result = fn()
+            finally:
+                self._scope = outer
+            return result, [inner.get_current_value(v) for v in read]
+
     def run_steps(self, step, steps, state):
         """`state = step(i, state)` for `i` in `range(steps)`. In the jitted iteration one
         `jax.lax.fori_loop` (`i` traced) whose carry is every variable's value and the step's state,
@@ -135,22 +147,15 @@ class JaxTrainer(UntracedCalls):
         if not self._jitted or steps == 1:
             return super().run_steps(step, steps, state)
         variables = self._all_variables()
-        outer = self._scope
 
         def body(i, carry):
             values, state = carry
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as inner:
-                self._scope = inner
-                try:
-                    state = step(i, state)
-                finally:
-                    self._scope = outer
-                values = [inner.get_current_value(v) for v in variables]
+            state, values = self._in_scope(list(zip(variables, values)), lambda: step(i, state), variables)
             return values, state
 
         values, state = jax.lax.fori_loop(0, steps, body, (self._current_values(variables), state))
         for v, value in zip(variables, values):
-            outer.add_update((v, value))
+            self._scope.add_update((v, value))
         return state
 
     def value_and_gradients(self, loss_function, variables):
@@ -162,13 +167,7 @@ class JaxTrainer(UntracedCalls):
 
         def loss_of(values):
             mapping = list(zip(variables, values)) + list(zip(others, other_values))
-            with keras.StatelessScope(state_mapping=mapping) as inner:
-                self._scope = inner
-                try:
-                    loss, aux = loss_function()
-                finally:
-                    self._scope = outer
-                updates = [inner.get_current_value(v) for v in others]
+            (loss, aux), updates = self._in_scope(mapping, loss_function, others)
             return loss, (aux, updates)
 
         (loss, (aux, updates)), grads = jax.value_and_grad(loss_of, has_aux=True)(
@@ -189,19 +188,12 @@ class JaxTrainer(UntracedCalls):
         Jitted, one `jax.lax.cond` whose results are `fn`'s and the variables it changes; eagerly a
         Python `if`."""
         if not self._jitted:
-            return fn() if bool(condition) else otherwise
+            return super().run_if(condition, fn, otherwise)
         variables = self._all_variables()
-        outer = self._scope
         changed = []
 
         def branch(values):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as inner:
-                self._scope = inner
-                try:
-                    result = fn()
-                finally:
-                    self._scope = outer
-                new = [inner.get_current_value(v) for v in variables]
+            result, new = self._in_scope(list(zip(variables, values)), fn, variables)
             changed[:] = [after is not before for after, before in zip(new, values)]
             return result, new
 
@@ -211,5 +203,5 @@ class JaxTrainer(UntracedCalls):
         result, new = jax.lax.cond(condition, branch, skip, self._current_values(variables))
         for v, after, was_changed in zip(variables, new, changed):
             if was_changed:
-                outer.add_update((v, after))
+                self._scope.add_update((v, after))
         return result

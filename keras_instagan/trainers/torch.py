@@ -7,7 +7,8 @@ needs little machinery here:
   with `torch.autograd.grad` for the given variables only (the discriminators called inside a
   generator update get none), then drops the graph.
 - `apply_gradients` runs the optimizer under `torch.no_grad()`, as Keras' own PyTorch `train_step`.
-- `run_if` is a Python `if`: a skipped step or update touches no variable, as on TensorFlow.
+- `run_if` is a Python `if` (`common.UntracedCalls`): a skipped step or update touches no variable,
+  as on TensorFlow.
 - The loss terms of the logs are detached, so that no graph outlives its update.
 - One device only so far; the calls without machinery are `common.UntracedCalls`.
 """
@@ -54,7 +55,3 @@ class TorchTrainer(UntracedCalls):
         """`optimizer.apply(grads, variables)` outside autograd."""
         with torch.no_grad():
             optimizer.apply(grads, variables)
-
-    def run_if(self, condition, fn, otherwise):
-        """`fn()` if `condition`, else `otherwise`."""
-        return fn() if bool(condition) else otherwise
