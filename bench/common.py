@@ -1,6 +1,6 @@
 """Helpers the benchmarks share: timing, the per-layer benchmarks' options and gradients, the
-training benchmarks' reference data and memory reading. Benchmarks import this module only, never
-each other (run them from the repository root: `python bench/<name>.py`)."""
+training benchmarks' reference data, model and iteration, and memory reading. Benchmarks import
+this module only, never each other (run them from the repository root: `python bench/<name>.py`)."""
 
 import argparse
 import os
@@ -87,6 +87,30 @@ def reference_data(ins_max, size=64, batch=1, instances=None):
         return np.repeat(image, batch, axis=0), np.repeat(masks, batch, axis=0)
 
     return domain(), domain()
+
+
+def reference_model(data, ins_max, ins_per, ngf, n_blocks, **compile_options):
+    """InstaGAN with ndf = ngf, compiled with `compile_options` (`InstaGAN.compile`) and built for the
+    shapes of `data`, the `(image, masks)` pair of each domain."""
+    from keras_instagan import InstaGAN
+
+    model = InstaGAN(ngf=ngf, ndf=ngf, n_blocks=n_blocks, ins_max=ins_max, ins_per=ins_per)
+    model.compile(**compile_options)
+    model.build(tuple((tuple(image.shape), tuple(masks.shape)) for image, masks in data))
+    return model
+
+
+def training_iteration(model, data, backend):
+    """A call that runs one training iteration of `model` on `data` and returns once its losses are
+    computed: on TensorFlow `model.train_step` traced with `tf.function` (what `fit` runs), its logs
+    read back; on the other backends `model.train_on_batch` (on JAX one jitted program)."""
+    if backend != "tensorflow":
+        return lambda: model.train_on_batch(x=data)
+    import tensorflow as tf
+
+    data = tf.nest.map_structure(tf.constant, data)
+    step = tf.function(model.train_step)
+    return lambda: [value.numpy() for value in tf.nest.flatten(step(data))]
 
 
 def rss_mb():

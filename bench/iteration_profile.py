@@ -23,6 +23,7 @@ buffers (`tensorflow.tsl`). The last line printed is a JSON object.
 
 import argparse
 import collections
+import functools
 import glob
 import gzip
 import json
@@ -32,6 +33,8 @@ import shutil
 import sys
 import tempfile
 import time
+
+from common import reference_data, reference_model, training_iteration
 
 CONTAINERS = ("while", "conditional", "call")
 INSTRUCTION = re.compile(r"\s*(?:ROOT )?%(\S+) = (.+?) ([a-z][\w-]*)\((.*)")
@@ -103,66 +106,42 @@ def programs(dump_dir, backend):
     return {key: instructions(path) for key, path in found.items()}
 
 
-def iterations_jax(args, data, work):
-    import jax
+def traced_iterations(args, data, work):
+    """Seconds of `args.steps` iterations traced by the backend's profiler (after `args.warmup`
+    untraced ones), and the trace's XLA events."""
+    if args.backend == "tensorflow":
+        import tensorflow as tf
 
-    from keras_instagan import InstaGAN
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        start_trace, stop_trace = tf.profiler.experimental.start, tf.profiler.experimental.stop
+        read_events = tensorflow_events
+    else:
+        import jax
 
-    if jax.default_backend() != "cpu":
-        sys.exit(
-            f"bench/iteration_profile.py reads XLA's CPU operations; JAX runs on {jax.default_backend()}"
-        )
-    model = InstaGAN(
-        ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=args.ins_max, ins_per=args.ins_per
-    )
-    model.compile()
-    model.build(tuple((image.shape, masks.shape) for image, masks in data))
-    seconds = []
+        if jax.default_backend() != "cpu":
+            sys.exit(
+                f"bench/iteration_profile.py reads XLA's CPU operations; JAX runs on {jax.default_backend()}"
+            )
+        start_trace = functools.partial(jax.profiler.start_trace, create_perfetto_trace=True)
+        stop_trace, read_events = jax.profiler.stop_trace, jax_events
+    options = {"jit_compile": True} if args.backend == "tensorflow" else {}
+    model = reference_model(data, args.ins_max, args.ins_per, args.ngf, args.n_blocks, **options)
+    call, seconds = training_iteration(model, data, args.backend), []
 
     def iteration():
         start = time.perf_counter()
-        model.train_on_batch(x=data)
+        call()
         seconds.append(time.perf_counter() - start)
 
     for _ in range(args.warmup):
         iteration()
     seconds.clear()
-    with jax.profiler.trace(f"{work}/trace", create_perfetto_trace=True):
-        for _ in range(args.steps):
-            iteration()
-    return seconds, jax_events(f"{work}/trace")
-
-
-def iterations_tensorflow(args, data, work):
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    from keras_instagan import InstaGAN
-
-    data = tf.nest.map_structure(tf.constant, data)
-    model = InstaGAN(
-        ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=args.ins_max, ins_per=args.ins_per
-    )
-    model.compile(jit_compile=True)
-    model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
-    step = tf.function(model.train_step)
-    seconds = []
-
-    def iteration():
-        start = time.perf_counter()
-        logs = step(data)
-        [value.numpy() for value in tf.nest.flatten(logs)]
-        seconds.append(time.perf_counter() - start)
-
-    for _ in range(args.warmup):
-        iteration()
-    seconds.clear()
-    tf.profiler.experimental.start(f"{work}/trace")
+    start_trace(f"{work}/trace")
     for _ in range(args.steps):
         iteration()
-    tf.profiler.experimental.stop()
-    return seconds, tensorflow_events(f"{work}/trace")
+    stop_trace()
+    return seconds, read_events(f"{work}/trace")
 
 
 def main():
@@ -182,11 +161,8 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     dump = f"--xla_dump_to={work}/hlo --xla_dump_hlo_as_text"
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {dump}"
-    from common import reference_data
-
     data = reference_data(args.ins_max, args.size)
-    run = iterations_jax if args.backend == "jax" else iterations_tensorflow
-    seconds, events = run(args, data, work)
+    seconds, events = traced_iterations(args, data, work)
     known = programs(f"{work}/hlo", args.backend)
     shutil.rmtree(work)  # the trace and XLA's dumped programs: over 100 MB
 

@@ -51,7 +51,7 @@ import time
 from importlib.util import find_spec
 
 import numpy as np
-from common import reference_data, rss_mb
+from common import reference_data, reference_model, rss_mb, training_iteration
 
 OFFICIAL_SECONDS = 3.14
 CONFIGS = ((4, 2), (2, 2), (8, 2), (8, 8))  # ins_max, ins_per: the reference first, then the memory sweep
@@ -141,13 +141,9 @@ def measure_keras_backend(ins_max, ins_per, args):
         import torch
 
         torch.set_num_threads(args.threads)
-    from keras_instagan import InstaGAN
-
     data = reference_data(ins_max, args.size, args.batch, args.instances)
-    model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
-    model.compile(xla_forms=FORMS[args.xla_forms])
-    model.build(tuple((image.shape, masks.shape) for image, masks in data))
-    figures = time_iterations(lambda: model.train_on_batch(x=data), args)
+    model = reference_model(data, ins_max, ins_per, args.ngf, args.n_blocks, xla_forms=FORMS[args.xla_forms])
+    figures = time_iterations(training_iteration(model, data, args.backend), args)
     return {
         "ins_max": ins_max,
         "ins_per": ins_per,
@@ -168,15 +164,20 @@ def measure(ins_max, ins_per, args):
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
 
-    from keras_instagan import InstaGAN
-
-    data = tf.nest.map_structure(tf.constant, reference_data(ins_max, args.size, args.batch, args.instances))
-    model = InstaGAN(ngf=args.ngf, ndf=args.ngf, n_blocks=args.n_blocks, ins_max=ins_max, ins_per=ins_per)
-    model.compile(jit_compile=not args.no_jit, xla_forms=FORMS[args.xla_forms])
-    model.build(tf.nest.map_structure(lambda t: tuple(t.shape), data))
-    step = tf.function(model.train_step)
+    data = reference_data(ins_max, args.size, args.batch, args.instances)
+    model = reference_model(
+        data,
+        ins_max,
+        ins_per,
+        args.ngf,
+        args.n_blocks,
+        jit_compile=not args.no_jit,
+        xla_forms=FORMS[args.xla_forms],
+    )
     figures = time_iterations(
-        lambda: step(data), args, lambda: tf.config.experimental.reset_memory_stats("CPU:0")
+        training_iteration(model, data, "tensorflow"),
+        args,
+        lambda: tf.config.experimental.reset_memory_stats("CPU:0"),
     )
     tensor_peak = tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**20
     return {"ins_max": ins_max, "ins_per": ins_per, **figures, "tensor_peak_mb": round(tensor_peak, 1)}
