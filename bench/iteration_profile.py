@@ -115,7 +115,7 @@ def traced_iterations(args, data, work):
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
         start_trace, stop_trace = tf.profiler.experimental.start, tf.profiler.experimental.stop
-        read_events = tensorflow_events
+        read_events, options = tensorflow_events, {"jit_compile": True}
     else:
         import jax
 
@@ -124,8 +124,7 @@ def traced_iterations(args, data, work):
                 f"bench/iteration_profile.py reads XLA's CPU operations; JAX runs on {jax.default_backend()}"
             )
         start_trace = functools.partial(jax.profiler.start_trace, create_perfetto_trace=True)
-        stop_trace, read_events = jax.profiler.stop_trace, jax_events
-    options = {"jit_compile": True} if args.backend == "tensorflow" else {}
+        stop_trace, read_events, options = jax.profiler.stop_trace, jax_events, {}
     model = reference_model(data, args.ins_max, args.ins_per, args.ngf, args.n_blocks, **options)
     call, seconds = training_iteration(model, data, args.backend), []
 
