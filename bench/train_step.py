@@ -19,11 +19,11 @@ day by up to 2×, so the official iteration is also timed now, in a fresh proces
 (`bench/official_step.py`, PyTorch, skipped with `--no_official` or where torch is not installed),
 and `ratio_to_official` is against that measurement.
 
-Memory, for ins_max/ins_per = 2/2, 8/2 and 8/8 while the steady-state steps run: the peak of
+Memory, for ins_max/ins_per = 2/2, 8/2, 8/4 and 8/8 while the steady-state steps run: the peak of
 TensorFlow's tensor memory (its allocator's statistics, `TF_CPU_ALLOCATOR_USE_BFC=true`; the CPU
 counterpart of the GPU memory the paper reports) and the peak resident memory of the process (which
 adds the runtime, the traced graph and compiled code). With ins_per fixed, memory should not grow
-with ins_max (the paper's claim).
+with ins_max (the paper's claim), and it falls with ins_per.
 Other Keras backends (`--backend jax` or `torch`, each in a child process with that
 `KERAS_BACKEND`): one iteration is `model.train_on_batch` of a compiled model (on JAX the whole
 iteration as one jitted program, `trainers/jax.py`; PyTorch runs eagerly), the first step's time is
@@ -54,7 +54,8 @@ import numpy as np
 from common import reference_data, reference_model, rss_mb, training_iteration
 
 OFFICIAL_SECONDS = 3.14
-CONFIGS = ((4, 2), (2, 2), (8, 2), (8, 8))  # ins_max, ins_per: the reference first, then the memory sweep
+# ins_max, ins_per: the reference first, then the memory sweep
+CONFIGS = ((4, 2), (2, 2), (8, 2), (8, 4), (8, 8))
 FORMS = {"auto": "auto", "on": True, "off": False}  # --xla_forms → InstaGAN.compile(xla_forms=...)
 
 
