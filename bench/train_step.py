@@ -23,7 +23,7 @@ Memory, for ins_max/ins_per = 2/2, 8/2, 8/4 and 8/8 while the steady-state steps
 TensorFlow's tensor memory (its allocator's statistics, `TF_CPU_ALLOCATOR_USE_BFC=true`; the CPU
 counterpart of the GPU memory the paper reports) and the peak resident memory of the process (which
 adds the runtime, the traced graph and compiled code). With ins_per fixed, memory should not grow
-with ins_max (the paper's claim), while it grows with ins_per.
+with ins_max (the paper's claim); 8/4 shows what a chunk size between the two saves.
 Other Keras backends (`--backend jax` or `torch`, each in a child process with that
 `KERAS_BACKEND`): one iteration is `model.train_on_batch` of a compiled model (on JAX the whole
 iteration as one jitted program, `trainers/jax.py`; PyTorch runs eagerly), the first step's time is
